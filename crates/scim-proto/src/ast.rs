@@ -102,7 +102,10 @@ pub enum AttrTest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// `attrPath op value` or `attrPath pr`.
-    Attr { path: AttrPath, test: AttrTest },
+    Attr {
+        path: AttrPath,
+        test: AttrTest,
+    },
     /// `attr[valFilter]`, optionally followed by `.sub op value` (the form
     /// Entra sends when matching on email: `emails[type eq "work"].value eq "x"`).
     /// `path.sub` is always `None`; the filter inside is relative to the

@@ -96,10 +96,18 @@ impl ScimError {
     /// A server-side failure. The detail is deliberately generic: the cause is
     /// logged by the caller, never returned.
     pub fn internal() -> Self {
-        Self::new(500, None, "The server could not complete the request; it can be retried.")
+        Self::new(
+            500,
+            None,
+            "The server could not complete the request; it can be retried.",
+        )
     }
     pub fn unavailable() -> Self {
-        Self::new(503, None, "The directory is temporarily unavailable; retry later.")
+        Self::new(
+            503,
+            None,
+            "The directory is temporarily unavailable; retry later.",
+        )
     }
 
     /// The RFC 7644 §3.12 JSON body (`status` as a string).
@@ -110,7 +118,10 @@ impl ScimError {
             "detail": self.detail,
         });
         if let (Some(t), Some(obj)) = (self.scim_type, body.as_object_mut()) {
-            obj.insert("scimType".into(), serde_json::to_value(t).unwrap_or_default());
+            obj.insert(
+                "scimType".into(),
+                serde_json::to_value(t).unwrap_or_default(),
+            );
         }
         body
     }

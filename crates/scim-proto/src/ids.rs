@@ -78,9 +78,7 @@ impl std::str::FromStr for TenantId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid tenant id {0:?}: use 1-63 characters of a-z, 0-9 and '-', not starting with '-'"
-)]
+#[error("invalid tenant id {0:?}: use 1-63 characters of a-z, 0-9 and '-', not starting with '-'")]
 pub struct InvalidTenantId(String);
 
 /// Longest `userName` / `externalId` / `displayName` we store.

@@ -43,8 +43,9 @@ impl Paging {
         };
         let count = match count {
             None => DEFAULT_PAGE_SIZE,
-            Some(raw) => usize::try_from(parse("count", raw)?.clamp(0, MAX_PAGE_SIZE as i64))
-                .unwrap_or(0),
+            Some(raw) => {
+                usize::try_from(parse("count", raw)?.clamp(0, MAX_PAGE_SIZE as i64)).unwrap_or(0)
+            }
         };
         Ok(Self { start_index, count })
     }
@@ -58,13 +59,13 @@ impl Paging {
 /// A `ListResponse` body. `startIndex` echoes the request (Microsoft's
 /// harness checks it) and `totalResults` is the true total.
 pub fn list_response(resources: Vec<Value>, total_results: usize, start_index: usize) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total_results,
-        "itemsPerPage": resources.len(),
-        "startIndex": start_index,
-        "Resources": resources,
-    })
+    let mut body = serde_json::Map::with_capacity(5);
+    body.insert("schemas".into(), json!([LIST_RESPONSE_SCHEMA]));
+    body.insert("totalResults".into(), total_results.into());
+    body.insert("itemsPerPage".into(), resources.len().into());
+    body.insert("startIndex".into(), start_index.into());
+    body.insert("Resources".into(), Value::Array(resources));
+    Value::Object(body)
 }
 
 #[cfg(test)]

@@ -75,7 +75,10 @@ impl UserResource {
                 "a user may have at most {MAX_EMAILS} distinct emails"
             )));
         }
-        if email_keys.iter().any(|e| e.len() > crate::ids::MAX_NAME_LEN) {
+        if email_keys
+            .iter()
+            .any(|e| e.len() > crate::ids::MAX_NAME_LEN)
+        {
             return Err(ScimError::invalid_value("an email value is too long"));
         }
         let manager = doc
@@ -184,7 +187,9 @@ fn optional_external_id(doc: &Map<String, Value>) -> ScimResult<Option<ExternalI
 }
 
 fn check_size(doc: &Map<String, Value>) -> ScimResult<()> {
-    let size = serde_json::to_vec(doc).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(doc)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_DOCUMENT_BYTES {
         return Err(ScimError::invalid_value(format!(
             "the resource is {size} bytes; at most {MAX_DOCUMENT_BYTES} are stored"
@@ -198,7 +203,10 @@ fn check_size(doc: &Map<String, Value>) -> ScimResult<()> {
 /// booleans), read-only attributes (`id`, `meta`, `groups`) and `schemas` are
 /// dropped as RFC 7643 §7 allows on input, `null` removes, and unknown
 /// attributes and extensions are kept as sent.
-pub fn canonicalize(input: Map<String, Value>, rt: &ResourceType) -> ScimResult<Map<String, Value>> {
+pub fn canonicalize(
+    input: Map<String, Value>,
+    rt: &ResourceType,
+) -> ScimResult<Map<String, Value>> {
     let mut out = Map::new();
     for (key, value) in input {
         if key.eq_ignore_ascii_case("schemas") {
@@ -258,7 +266,13 @@ fn canonicalize_urn_key(
         } else {
             extension_object(out, schema.id)?
         };
-        put_attr(target, schema.attribute(attr), attr.to_owned(), value, Some(schema.id))?;
+        put_attr(
+            target,
+            schema.attribute(attr),
+            attr.to_owned(),
+            value,
+            Some(schema.id),
+        )?;
         if !std::ptr::eq(schema, rt.schema) {
             drop_if_empty(out, schema.id);
         }
@@ -285,7 +299,11 @@ fn extension_object<'a>(
 }
 
 fn drop_if_empty(out: &mut Map<String, Value>, key: &str) {
-    if out.get(key).and_then(Value::as_object).is_some_and(Map::is_empty) {
+    if out
+        .get(key)
+        .and_then(Value::as_object)
+        .is_some_and(Map::is_empty)
+    {
         out.remove(key);
     }
 }
@@ -420,7 +438,8 @@ fn coerce_single(value: Value, def: &'static AttributeDef) -> ScimResult<Option<
             let mut out = Map::new();
             for (k, v) in map {
                 match def.sub(&k) {
-                    Some(sub) if sub.mutability == Mutability::ReadOnly && def.name != "members" => {}
+                    Some(sub)
+                        if sub.mutability == Mutability::ReadOnly && def.name != "members" => {}
                     Some(sub) => {
                         remove_ci(&mut out, sub.name);
                         if let Some(v) = coerce(v, sub)? {
@@ -569,7 +588,8 @@ mod tests {
 
     #[test]
     fn attribute_names_are_matched_case_insensitively_and_stored_in_schema_case() {
-        let user = UserResource::from_request(json!({"USERNAME": "a", "DisplayName": "A"})).unwrap();
+        let user =
+            UserResource::from_request(json!({"USERNAME": "a", "DisplayName": "A"})).unwrap();
         assert_eq!(user.doc["userName"], "a");
         assert_eq!(user.doc["displayName"], "A");
     }
@@ -587,9 +607,10 @@ mod tests {
     #[test]
     fn unknown_extensions_and_attributes_are_kept_as_sent() {
         let ext = "urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User";
-        let user =
-            UserResource::from_request(json!({"userName": "a", ext: {"costCode": "X1"}, "shoeSize": 44}))
-                .unwrap();
+        let user = UserResource::from_request(
+            json!({"userName": "a", ext: {"costCode": "X1"}, "shoeSize": 44}),
+        )
+        .unwrap();
         assert_eq!(user.doc[ext]["costCode"], "X1");
         assert_eq!(user.doc["shoeSize"], 44);
     }
@@ -601,7 +622,10 @@ mod tests {
             ENTERPRISE_USER_SCHEMA: {"manager": "271"}
         }))
         .unwrap();
-        assert_eq!(user.doc[ENTERPRISE_USER_SCHEMA]["manager"], json!({"value": "271"}));
+        assert_eq!(
+            user.doc[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "271"})
+        );
         assert_eq!(user.manager.as_deref(), Some("271"));
     }
 
@@ -641,7 +665,13 @@ mod tests {
         let user = UserResource::from_request(entra_create_body()).unwrap();
         let id = ResourceId::from_uuid("abc");
         let meta = Meta::new(OffsetDateTime::UNIX_EPOCH);
-        let out = render(&USER_RESOURCE, &id, &user.doc, &meta, "https://x/scim/v2/Users/abc");
+        let out = render(
+            &USER_RESOURCE,
+            &id,
+            &user.doc,
+            &meta,
+            "https://x/scim/v2/Users/abc",
+        );
         assert_eq!(out["schemas"][1], ENTERPRISE_USER_SCHEMA);
         assert_eq!(out["meta"]["version"], "W/\"1\"");
         assert_eq!(out["meta"]["created"], "1970-01-01T00:00:00.000Z");

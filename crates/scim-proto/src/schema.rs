@@ -243,7 +243,10 @@ const fn multi(
 
 const TYPED_MULTI_SUBS: &[AttributeDef] = &[
     s("value", "The attribute's significant value."),
-    s("display", "A human-readable name, primarily used for display purposes."),
+    s(
+        "display",
+        "A human-readable name, primarily used for display purposes.",
+    ),
     s("type", "A label indicating the attribute's function."),
     attr(
         "primary",
@@ -253,14 +256,24 @@ const TYPED_MULTI_SUBS: &[AttributeDef] = &[
 ];
 
 const ADDRESS_SUBS: &[AttributeDef] = &[
-    s("formatted", "The full mailing address, formatted for display."),
+    s(
+        "formatted",
+        "The full mailing address, formatted for display.",
+    ),
     s("streetAddress", "The full street address component."),
     s("locality", "The city or locality component."),
     s("region", "The state or region component."),
     s("postalCode", "The zip code or postal code component."),
     s("country", "The country name component."),
-    s("type", "A label indicating the attribute's function, e.g. 'work' or 'home'."),
-    attr("primary", AttrType::Boolean, "Whether this is the primary address."),
+    s(
+        "type",
+        "A label indicating the attribute's function, e.g. 'work' or 'home'.",
+    ),
+    attr(
+        "primary",
+        AttrType::Boolean,
+        "Whether this is the primary address.",
+    ),
 ];
 
 const NAME_SUBS: &[AttributeDef] = &[
@@ -280,11 +293,18 @@ const GROUP_REF_SUBS: &[AttributeDef] = &[
     AttributeDef {
         mutability: Mutability::ReadOnly,
         reference_types: &["Group"],
-        ..attr("$ref", AttrType::Reference, "The URI of the corresponding 'Group' resource.")
+        ..attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the corresponding 'Group' resource.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
-        ..s("display", "A human-readable name, primarily used for display purposes.")
+        ..s(
+            "display",
+            "A human-readable name, primarily used for display purposes.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
@@ -301,14 +321,20 @@ const fn id_attr() -> AttributeDef {
         mutability: Mutability::ReadOnly,
         returned: Returned::Always,
         uniqueness: Uniqueness::Server,
-        ..s("id", "Unique identifier for the SCIM resource, assigned by the service provider.")
+        ..s(
+            "id",
+            "Unique identifier for the SCIM resource, assigned by the service provider.",
+        )
     }
 }
 
 const fn external_id_attr() -> AttributeDef {
     AttributeDef {
         case_exact: true,
-        ..s("externalId", "An identifier for the resource as defined by the provisioning client.")
+        ..s(
+            "externalId",
+            "An identifier for the resource as defined by the provisioning client.",
+        )
     }
 }
 
@@ -316,15 +342,26 @@ const META_SUBS: &[AttributeDef] = &[
     AttributeDef {
         case_exact: true,
         mutability: Mutability::ReadOnly,
-        ..s("resourceType", "The name of the resource type of the resource.")
+        ..s(
+            "resourceType",
+            "The name of the resource type of the resource.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
-        ..attr("created", AttrType::DateTime, "When the resource was added.")
+        ..attr(
+            "created",
+            AttrType::DateTime,
+            "When the resource was added.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
-        ..attr("lastModified", AttrType::DateTime, "When the resource was last modified.")
+        ..attr(
+            "lastModified",
+            AttrType::DateTime,
+            "When the resource was last modified.",
+        )
     },
     AttributeDef {
         case_exact: true,
@@ -357,21 +394,54 @@ pub static USER: SchemaDef = SchemaDef {
         AttributeDef {
             required: true,
             uniqueness: Uniqueness::Server,
-            ..s("userName", "Unique identifier for the User, typically used to sign in.")
+            ..s(
+                "userName",
+                "Unique identifier for the User, typically used to sign in.",
+            )
         },
         AttributeDef {
             sub_attributes: NAME_SUBS,
-            ..attr("name", AttrType::Complex, "The components of the user's real name.")
+            ..attr(
+                "name",
+                AttrType::Complex,
+                "The components of the user's real name.",
+            )
         },
-        s("displayName", "The name of the User, suitable for display to end-users."),
-        s("nickName", "The casual way to address the user in real life."),
-        attr("profileUrl", AttrType::Reference, "A URI pointing to the User's online profile."),
+        s(
+            "displayName",
+            "The name of the User, suitable for display to end-users.",
+        ),
+        s(
+            "nickName",
+            "The casual way to address the user in real life.",
+        ),
+        attr(
+            "profileUrl",
+            AttrType::Reference,
+            "A URI pointing to the User's online profile.",
+        ),
         s("title", "The user's title, such as \"Vice President\"."),
-        s("userType", "The relationship between the organization and the user."),
-        s("preferredLanguage", "The User's preferred written or spoken language."),
-        s("locale", "The User's default location for localizing items."),
-        s("timezone", "The User's time zone in the 'Olson' time zone database format."),
-        attr("active", AttrType::Boolean, "The User's administrative status."),
+        s(
+            "userType",
+            "The relationship between the organization and the user.",
+        ),
+        s(
+            "preferredLanguage",
+            "The User's preferred written or spoken language.",
+        ),
+        s(
+            "locale",
+            "The User's default location for localizing items.",
+        ),
+        s(
+            "timezone",
+            "The User's time zone in the 'Olson' time zone database format.",
+        ),
+        attr(
+            "active",
+            AttrType::Boolean,
+            "The User's administrative status.",
+        ),
         AttributeDef {
             mutability: Mutability::WriteOnly,
             returned: Returned::Never,
@@ -379,28 +449,59 @@ pub static USER: SchemaDef = SchemaDef {
             ..s("password", "The User's cleartext password. Never returned.")
         },
         multi("emails", "Email addresses for the user.", TYPED_MULTI_SUBS),
-        multi("phoneNumbers", "Phone numbers for the User.", TYPED_MULTI_SUBS),
-        multi("ims", "Instant messaging addresses for the User.", TYPED_MULTI_SUBS),
+        multi(
+            "phoneNumbers",
+            "Phone numbers for the User.",
+            TYPED_MULTI_SUBS,
+        ),
+        multi(
+            "ims",
+            "Instant messaging addresses for the User.",
+            TYPED_MULTI_SUBS,
+        ),
         multi("photos", "URLs of photos of the User.", TYPED_MULTI_SUBS),
-        multi("addresses", "A physical mailing address for this User.", ADDRESS_SUBS),
+        multi(
+            "addresses",
+            "A physical mailing address for this User.",
+            ADDRESS_SUBS,
+        ),
         AttributeDef {
             mutability: Mutability::ReadOnly,
-            ..multi("groups", "A list of groups to which the user belongs.", GROUP_REF_SUBS)
+            ..multi(
+                "groups",
+                "A list of groups to which the user belongs.",
+                GROUP_REF_SUBS,
+            )
         },
-        multi("entitlements", "A list of entitlements for the User.", TYPED_MULTI_SUBS),
+        multi(
+            "entitlements",
+            "A list of entitlements for the User.",
+            TYPED_MULTI_SUBS,
+        ),
         multi("roles", "A list of roles for the User.", TYPED_MULTI_SUBS),
-        multi("x509Certificates", "A list of certificates issued to the User.", TYPED_MULTI_SUBS),
+        multi(
+            "x509Certificates",
+            "A list of certificates issued to the User.",
+            TYPED_MULTI_SUBS,
+        ),
     ],
 };
 
 const MANAGER_SUBS: &[AttributeDef] = &[
     AttributeDef {
         case_exact: true,
-        ..s("value", "The id of the SCIM resource representing the User's manager.")
+        ..s(
+            "value",
+            "The id of the SCIM resource representing the User's manager.",
+        )
     },
     AttributeDef {
         reference_types: &["User"],
-        ..attr("$ref", AttrType::Reference, "The URI of the SCIM resource representing the User's manager.")
+        ..attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the SCIM resource representing the User's manager.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
@@ -413,7 +514,10 @@ pub static ENTERPRISE_USER: SchemaDef = SchemaDef {
     name: "EnterpriseUser",
     description: "Enterprise User",
     attributes: &[
-        s("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
+        s(
+            "employeeNumber",
+            "Numeric or alphanumeric identifier assigned to a person.",
+        ),
         s("costCenter", "Identifies the name of a cost center."),
         s("organization", "Identifies the name of an organization."),
         s("division", "Identifies the name of a division."),
@@ -434,7 +538,11 @@ const MEMBER_SUBS: &[AttributeDef] = &[
     AttributeDef {
         mutability: Mutability::Immutable,
         reference_types: &["User", "Group"],
-        ..attr("$ref", AttrType::Reference, "The URI of the member resource.")
+        ..attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the member resource.",
+        )
     },
     AttributeDef {
         mutability: Mutability::ReadOnly,
@@ -504,7 +612,9 @@ mod tests {
             name: "Manager".into(),
             sub: Some("value".into()),
         };
-        let r = USER_RESOURCE.resolve(&path).expect("manager.value resolves");
+        let r = USER_RESOURCE
+            .resolve(&path)
+            .expect("manager.value resolves");
         assert_eq!(r.extension, Some(ENTERPRISE_USER_SCHEMA));
         assert!(r.sub.is_some_and(|s| s.case_exact));
     }
@@ -518,6 +628,10 @@ mod tests {
 
     #[test]
     fn unknown_attributes_do_not_resolve() {
-        assert!(USER_RESOURCE.resolve(&AttrPath::simple("favouriteColour")).is_none());
+        assert!(
+            USER_RESOURCE
+                .resolve(&AttrPath::simple("favouriteColour"))
+                .is_none()
+        );
     }
 }

@@ -1,0 +1,86 @@
+//! Where the data lives and how to reach it.
+//!
+//! On Lambda everything comes from the function's environment, which the SAM
+//! template sets; locally the same variables point at the emulator.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+
+/// Names of the tables and secrets this deployment uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `DIRECTORY_TABLE`: users, groups and their index items.
+    pub directory_table: String,
+    /// `TOKEN_SECRET_PREFIX`: a tenant's token digests live in the secret
+    /// `<prefix><tenant>`.
+    pub token_secret_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} must be set (the SAM template sets it)")]
+pub struct MissingEnv(pub &'static str);
+
+impl StoreConfig {
+    /// Reads the configuration a deployed function gets from the template.
+    pub fn from_env() -> Result<Self, MissingEnv> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(MissingEnv(name))
+        };
+        Ok(Self {
+            directory_table: var("DIRECTORY_TABLE")?,
+            token_secret_prefix: var("TOKEN_SECRET_PREFIX")?,
+        })
+    }
+
+    /// The names `make run` and `scimsync --local` use.
+    pub fn local() -> Self {
+        Self {
+            directory_table: "scimsync-directory".into(),
+            token_secret_prefix: "scimsync/local/tenants/".into(),
+        }
+    }
+}
+
+/// Entra gives up after 60 s and API Gateway after 30 s; a DynamoDB call that
+/// takes seconds is better retried than waited on.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the standard AWS configuration (environment, profile, Lambda role)
+/// with explicit timeouts: the SDK sets none by default.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+/// AWS configuration for the local emulator at `endpoint` (moto on loopback):
+/// dummy credentials and a fixed region, so nothing on the machine can make
+/// it talk to a real account.
+pub async fn emulator_aws_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::from_static("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "scimsync-emulator",
+        ))
+        .timeout_config(timeouts())
+        .load()
+        .await
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}

@@ -1,0 +1,130 @@
+//! The DynamoDB tables, defined once here. `infra/template.yaml` declares the
+//! same key schema (an integration test fails if the two drift), and the local
+//! stack and the test harness create tables from these definitions.
+//!
+//! # Directory table item layout
+//!
+//! Every key starts with the tenant, so no query can cross tenants. All
+//! lookups Entra makes are answered from base-table keys (never a GSI), which
+//! makes them strongly consistent: a user is findable the instant its 201 is
+//! sent.
+//!
+//! | item              | pk                        | sk          |
+//! |-------------------|---------------------------|-------------|
+//! | user              | `T#<tenant>#USER`         | `<id>`      |
+//! | userName claim    | `T#<tenant>#USERNAME`     | `<lowercased userName>` |
+//! | externalId claim  | `T#<tenant>#USEREXT`      | `<externalId>` |
+//! | email index       | `T#<tenant>#EMAIL#<lowercased email>` | `<user id>` |
+//! | tenant counters   | `T#<tenant>#STATS`        | `STATS`     |
+//!
+//! Claims make uniqueness a conditional put inside the same transaction as
+//! the resource write, so two concurrent creates cannot both succeed.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+use crate::StoreError;
+
+/// A key attribute: name and scalar type (`S`, `N`, `B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttr {
+    pub name: &'static str,
+    pub attr_type: &'static str,
+}
+
+/// The parts of a table definition that code depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Logical id of the table in the SAM template.
+    pub logical_id: &'static str,
+    pub hash_key: KeyAttr,
+    pub range_key: Option<KeyAttr>,
+    /// Global secondary indexes (none: every lookup is a strongly
+    /// consistent base-table read).
+    pub global_secondary_indexes: &'static [&'static str],
+}
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+/// The directory: users, groups and their lookup items.
+pub const DIRECTORY: TableSpec = TableSpec {
+    logical_id: "DirectoryTable",
+    hash_key: KeyAttr {
+        name: PK,
+        attr_type: "S",
+    },
+    range_key: Some(KeyAttr {
+        name: SK,
+        attr_type: "S",
+    }),
+    global_secondary_indexes: &[],
+};
+
+/// Every table the stack defines.
+pub const ALL: &[TableSpec] = &[DIRECTORY];
+
+/// Creates `spec` as table `name` (on-demand billing) unless it exists, and
+/// waits until it is active. Used by the local stack and the tests; deployed
+/// tables come from the SAM template.
+pub async fn ensure_table(
+    client: &aws_sdk_dynamodb::Client,
+    spec: &TableSpec,
+    name: &str,
+) -> Result<(), StoreError> {
+    let mut keys = vec![spec.hash_key];
+    keys.extend(spec.range_key);
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (i, k) in keys.iter().enumerate() {
+        let key_type = if i == 0 {
+            KeyType::Hash
+        } else {
+            KeyType::Range
+        };
+        req = req
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(k.name)
+                    .attribute_type(ScalarAttributeType::from(k.attr_type))
+                    .build()
+                    .map_err(StoreError::internal)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(k.name)
+                    .key_type(key_type)
+                    .build()
+                    .map_err(StoreError::internal)?,
+            );
+    }
+    match req.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(crate::error::from_sdk(e)),
+    }
+    for _ in 0..50 {
+        let out = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(crate::error::from_sdk)?;
+        let active = out
+            .table()
+            .and_then(|t| t.table_status())
+            .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Active);
+        if active {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(StoreError::Unavailable(format!(
+        "table {name} did not become active"
+    )))
+}
