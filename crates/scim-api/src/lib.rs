@@ -1,1 +1,50 @@
-//! placeholder during bootstrap
+//! The SCIM HTTP layer: one axum [`Router`] that the Lambda functions and the
+//! local server (`scimsync serve`) both run, so what is tested locally is what
+//! runs on Lambda.
+//!
+//! Layout:
+//! - [`router`] builds the app: routes, auth, body limit, path normalisation.
+//! - [`auth`]: bearer-token middleware that resolves the tenant.
+//! - [`extract`]: SCIM-aware request parsing (JSON body in either content
+//!   type, list query parameters, `If-Match`).
+//! - [`response`]: `application/scim+json` responses with ETag/Location.
+//! - [`error`]: the single `IntoResponse` for every failure.
+//! - [`users`], [`discovery`]: handlers.
+//! - [`host`]: picks Lambda or a TCP listener at run time.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod auth;
+pub mod discovery;
+pub mod error;
+pub mod extract;
+pub mod host;
+pub mod response;
+pub mod router;
+pub mod users;
+
+use std::sync::Arc;
+
+use scim_store::tokens::TokenStore;
+use scim_store::users::UserStore;
+
+pub use router::{App, app, router};
+
+/// What handlers share: the stores, as capabilities.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub users: Arc<dyn UserStore>,
+    pub tokens: Arc<dyn TokenStore>,
+}
+
+/// Path prefix of every SCIM endpoint (the tenant URL ends with it).
+pub const SCIM_BASE_PATH: &str = "/scim/v2";
+
+impl From<scim_store::Stores> for AppState {
+    fn from(stores: scim_store::Stores) -> Self {
+        Self {
+            users: stores.users,
+            tokens: stores.tokens,
+        }
+    }
+}

@@ -84,3 +84,6 @@ fn timeouts() -> TimeoutConfig {
         .operation_timeout(OPERATION_TIMEOUT)
         .build()
 }
+
+/// Re-exported so binaries need not depend on the SDK crate directly.
+pub use aws_sdk_dynamodb::Client as DynamoClient;

@@ -19,3 +19,30 @@ pub mod tokens;
 pub mod users;
 
 pub use error::StoreError;
+
+use std::sync::Arc;
+
+/// The real stores, built once per process from one AWS configuration
+/// (clients are cheap to clone and reuse connections across invocations).
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub users: Arc<users::DynamoUserStore>,
+    pub tokens: Arc<tokens::SecretsManagerTokenStore>,
+}
+
+impl Stores {
+    pub fn new(sdk: &aws_config::SdkConfig, config: &config::StoreConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        Self {
+            users: Arc::new(users::DynamoUserStore::new(
+                dynamodb,
+                &config.directory_table,
+            )),
+            tokens: Arc::new(tokens::SecretsManagerTokenStore::new(
+                secrets,
+                &config.token_secret_prefix,
+            )),
+        }
+    }
+}

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use rand::TryRngCore;
 use scim_proto::ids::TenantId;
 use secrecy::{ExposeSecret, SecretString};
@@ -154,15 +156,19 @@ impl TokenDocument {
 
     /// Parses and checks a secret's value.
     pub fn from_json(text: &str) -> Result<Self, StoreError> {
+        Self::parse(text).map_err(StoreError::Internal)
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
         let doc: Self = serde_json::from_str(text)
-            .map_err(|e| StoreError::Internal(format!("token secret is not valid JSON: {e}")))?;
+            .map_err(|e| format!("token secret is not valid JSON: {e}"))?;
         if doc.version != DOCUMENT_VERSION {
-            return Err(StoreError::Internal(format!(
+            return Err(format!(
                 "token secret has unsupported version {}",
                 doc.version
-            )));
+            ));
         }
-        doc.digests()?;
+        doc.decode_digests()?;
         Ok(doc)
     }
 
@@ -172,13 +178,16 @@ impl TokenDocument {
 
     /// The stored digests, decoded.
     pub fn digests(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.decode_digests().map_err(StoreError::Internal)
+    }
+
+    fn decode_digests(&self) -> Result<Vec<[u8; 32]>, String> {
         self.tokens
             .iter()
             .map(|t| {
                 let mut digest = [0u8; 32];
-                hex::decode_to_slice(&t.sha256, &mut digest).map_err(|e| {
-                    StoreError::Internal(format!("token {} has a malformed sha256: {e}", t.id))
-                })?;
+                hex::decode_to_slice(&t.sha256, &mut digest)
+                    .map_err(|e| format!("token {} has a malformed sha256: {e}", t.id))?;
                 Ok(digest)
             })
             .collect()
@@ -301,7 +310,7 @@ impl SecretsManagerTokenStore {
                 let text = out.secret_string().ok_or_else(|| {
                     StoreError::Internal(format!("secret {name} has no string value"))
                 })?;
-                TokenDocument::from_json(text)
+                TokenDocument::parse(text)
                     .map(Some)
                     .map_err(|e| StoreError::Internal(format!("secret {name}: {e}")))
             }
@@ -340,7 +349,7 @@ impl SecretsManagerTokenStore {
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+                    .is_some_and(CreateSecretError::is_resource_exists_exception) =>
             {
                 self.client
                     .put_secret_value()
@@ -429,7 +438,7 @@ impl TokenStore for SecretsManagerTokenStore {
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
             {
                 return Err(TokenError::NotActive);
             }
