@@ -1,1 +1,11 @@
-//! Integration tests.
+//! Integration tests: one binary, the real router over HTTP on loopback, the
+//! real DynamoDB/Secrets Manager APIs of the emulator. See `helpers.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod concurrency;
+mod helpers;
+mod lambda_events;
+mod smoke;
+mod template_drift;
+mod users_lifecycle;

@@ -1,0 +1,330 @@
+//! `spawn_app()`: the real router on a loopback port, backed by the real
+//! DynamoDB and Secrets Manager APIs of the local emulator (moto).
+//!
+//! Each test gets its own table, secret prefix and tenant, so tests run in
+//! parallel without seeing each other's data. The emulator comes from
+//! `SCIMSYNC_EMULATOR_URL` (set by `make test`); when unset, one is started
+//! once for the whole test binary with `scripts/emulator.sh`, and it dies with
+//! the test process.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use scim_api::{AppState, app, host};
+use scim_proto::ids::TenantId;
+use scim_store::Stores;
+use scim_store::config::{StoreConfig, emulator_aws_config};
+use scim_store::tables;
+use scim_store::tokens::{ApiToken, TokenStore};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+static EMULATOR: OnceCell<String> = OnceCell::const_new();
+
+/// The emulator's endpoint, starting one if the environment names none.
+pub async fn emulator_url() -> String {
+    EMULATOR
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("SCIMSYNC_EMULATOR_URL") {
+                return url;
+            }
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let out = Command::new("bash")
+                .arg(format!("{root}/scripts/emulator.sh"))
+                .args(["start", "--port", "0", "--watch-parent"])
+                .arg(std::process::id().to_string())
+                .output()
+                .expect("scripts/emulator.sh runs (python3 is needed for the emulator venv)");
+            assert!(
+                out.status.success(),
+                "could not start the emulator: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout)
+                .expect("utf-8 URL")
+                .trim()
+                .to_owned()
+        })
+        .await
+        .clone()
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>/scim/v2`
+    pub base: String,
+    pub tenant: TenantId,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub stores: Stores,
+    pub state: AppState,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub config: StoreConfig,
+}
+
+/// A fresh, isolated app: new table, new secret prefix, tenant activated.
+pub async fn spawn_app() -> TestApp {
+    let endpoint = emulator_url().await;
+    let sdk = emulator_aws_config(&endpoint).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let config = StoreConfig {
+        directory_table: format!("test-directory-{run}"),
+        token_secret_prefix: format!("test/{run}/tenants/"),
+    };
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table)
+        .await
+        .expect("table created in the emulator");
+    let stores = Stores::new(&sdk, &config);
+    let tenant = TenantId::parse(&format!("t{}", &run[..12])).expect("valid tenant id");
+    let token = stores
+        .tokens
+        .activate(&tenant, None)
+        .await
+        .expect("tenant activated")
+        .expose()
+        .to_owned();
+    let state = AppState::from(stores.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let port = listener.local_addr().expect("local addr").port();
+    tokio::spawn(host::run_tcp(
+        listener,
+        app(state.clone()),
+        std::future::pending(),
+    ));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}/scim/v2"),
+        tenant,
+        token,
+        http: reqwest::Client::new(),
+        stores,
+        state,
+        dynamodb,
+        config,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SCIM error with this status and `scimType`.
+    #[track_caller]
+    pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "not a SCIM error: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["status"],
+            status.to_string(),
+            "status must be a string"
+        );
+        match scim_type {
+            Some(t) => assert_eq!(self.body["scimType"], t, "body: {}", self.body),
+            None => assert!(self.body.get("scimType").is_none(), "body: {}", self.body),
+        }
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/scim+json")),
+            "errors are application/scim+json"
+        );
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request as Entra does: bearer token, SCIM content type, no
+    /// Accept and no User-Agent header.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        self.send_with(method, path, body, &self.token, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/scim+json; charset=utf-8")
+                .body(serde_json::to_vec(body).expect("json"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.read(req).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let req = self
+            .http
+            .request(method, self.url(path))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", content_type)
+            .body(body);
+        self.read(req).await
+    }
+
+    async fn read(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send("PUT", path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send("PATCH", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None).await
+    }
+
+    /// Creates a user and returns its id (asserting the 201).
+    pub async fn create_user(&self, body: &Value) -> String {
+        let reply = self.post("/Users", body).await;
+        assert_eq!(reply.status, 201, "create failed: {}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Activates another tenant in the same stack and returns its token.
+    pub async fn other_tenant(&self, name: &str) -> String {
+        let tenant = TenantId::parse(name).expect("tenant id");
+        self.stores
+            .tokens
+            .activate(&tenant, None)
+            .await
+            .expect("activate")
+            .expose()
+            .to_owned()
+    }
+
+    /// Every item of the directory table, in key order: compare snapshots
+    /// taken before and after a request to prove it changed nothing.
+    pub async fn snapshot(&self) -> BTreeMap<(String, String), String> {
+        let mut out = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.config.directory_table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items() {
+                let key = |k: &str| match item.get(k) {
+                    Some(AttributeValue::S(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let mut fields: Vec<String> =
+                    item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                fields.sort();
+                out.insert((key("pk"), key("sk")), fields.join(";"));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+}
+
+/// A user body as Entra's default mapping sends it on create.
+pub fn entra_user(user_name: &str, external_id: &str) -> Value {
+    serde_json::json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ],
+        "externalId": external_id,
+        "userName": user_name,
+        "active": true,
+        "displayName": "Adele Vance",
+        "title": "Retail Manager",
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Adele Vance", "familyName": "Vance", "givenName": "Adele"},
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "100042",
+            "department": "Retail"
+        }
+    })
+}
+
+/// URL-encodes a filter for a query string.
+pub fn enc(filter: &str) -> String {
+    let mut out = String::with_capacity(filter.len() * 3);
+    for b in filter.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
