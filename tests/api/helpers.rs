@@ -16,7 +16,7 @@ use scim_proto::ids::TenantId;
 use scim_store::Stores;
 use scim_store::config::{StoreConfig, emulator_aws_config};
 use scim_store::tables;
-use scim_store::tokens::{ApiToken, TokenStore};
+use scim_store::tokens::TokenStore;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -321,7 +321,7 @@ pub fn enc(filter: &str) -> String {
     for b in filter.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
+                out.push(b as char);
             }
             _ => out.push_str(&format!("%{b:02X}")),
         }

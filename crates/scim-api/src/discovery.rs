@@ -1,7 +1,6 @@
 //! `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes` (RFC 7644 §4).
 //! They describe the service, not a tenant, so they need no token.
 
-use axum::extract::Path;
 use scim_proto::ScimError;
 use scim_proto::discovery;
 use scim_proto::schema::{
@@ -9,7 +8,7 @@ use scim_proto::schema::{
 };
 
 use crate::error::ApiResult;
-use crate::extract::BaseUrl;
+use crate::extract::{BaseUrl, PathSegment};
 use crate::response::ScimResponse;
 
 const RESOURCE_TYPES: &[&ResourceType] = &[&USER_RESOURCE, &GROUP_RESOURCE];
@@ -25,7 +24,7 @@ pub async fn resource_types(BaseUrl(base): BaseUrl) -> ScimResponse {
 
 pub async fn resource_type(
     BaseUrl(base): BaseUrl,
-    Path(name): Path<String>,
+    PathSegment(name): PathSegment,
 ) -> ApiResult<ScimResponse> {
     RESOURCE_TYPES
         .iter()
@@ -38,7 +37,10 @@ pub async fn schemas(BaseUrl(base): BaseUrl) -> ScimResponse {
     ScimResponse::ok(discovery::schemas(SCHEMAS, &base))
 }
 
-pub async fn schema(BaseUrl(base): BaseUrl, Path(id): Path<String>) -> ApiResult<ScimResponse> {
+pub async fn schema(
+    BaseUrl(base): BaseUrl,
+    PathSegment(id): PathSegment,
+) -> ApiResult<ScimResponse> {
     SCHEMAS
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))

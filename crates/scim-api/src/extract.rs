@@ -116,6 +116,25 @@ impl<S: Send + Sync> FromRequestParts<S> for ProjectionQuery {
     }
 }
 
+/// The one `{…}` segment of a resource path (`/Users/{id}`), decoded. axum's
+/// own `Path` answers an undecodable segment (`/Users/%FF`) with a plain-text
+/// 400; no resource can have such an id, so this answers a SCIM 404 instead.
+#[derive(Debug)]
+pub struct PathSegment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathSegment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(segment)| Self(segment))
+            .map_err(|_| {
+                ScimError::not_found("no such resource: the path segment is not valid UTF-8").into()
+            })
+    }
+}
+
 /// The `If-Match` precondition, if any (`*` matches everything).
 #[derive(Debug, Default)]
 pub struct IfMatch(Option<Vec<String>>);

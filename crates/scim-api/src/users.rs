@@ -5,7 +5,7 @@
 //! evaluated on the candidates, so the answer is exact whatever else the
 //! filter says. Other filters walk the tenant's users, up to a bound.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use scim_proto::ScimError;
 use scim_proto::ast::{AttrPath, AttrTest, CompValue, CompareOp, Filter};
 use scim_proto::filter::parse_filter;
@@ -22,15 +22,29 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{BaseUrl, IfMatch, ListQuery, ProjectionQuery, ScimJson};
+use crate::extract::{BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson};
 use crate::response::ScimResponse;
 
 /// Most users a non-indexed filter may examine. Beyond this the client is
 /// told to filter on an indexed attribute instead of us reading everything.
 pub const MAX_FILTER_SCAN: usize = 10_000;
 
-/// Read-apply-write attempts of a PATCH racing other writes to the same user.
-const PATCH_ATTEMPTS: usize = 5;
+/// Read-apply-write attempts of a PATCH (or DELETE) racing other writes to the
+/// same user. Every round of a race lets one writer through, so this bounds
+/// how many concurrent writers of one user are all served without a 409:
+/// Entra sends one request per change and several can arrive at once.
+const PATCH_ATTEMPTS: usize = 32;
+
+/// A short random pause before retrying a lost race, so that the writers
+/// that lost do not collide again in lockstep (at most 128 ms; the worst case
+/// over all attempts stays far below API Gateway's 30 s).
+async fn retry_pause(attempt: usize) {
+    let ceiling = 4u64 << attempt.clamp(1, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
+        0..ceiling,
+    )))
+    .await;
+}
 
 fn location(base: &str, id: &ResourceId) -> String {
     format!("{base}/Users/{id}")
@@ -70,7 +84,7 @@ pub async fn get(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    PathSegment(id): PathSegment,
     ProjectionQuery(projection): ProjectionQuery,
 ) -> ApiResult<ScimResponse> {
     let user = load(state.users.as_ref(), &tenant, &parse_id(&id)?).await?;
@@ -98,7 +112,7 @@ pub async fn replace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    PathSegment(id): PathSegment,
     if_match: IfMatch,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
@@ -114,7 +128,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    Path(id): Path<String>,
+    PathSegment(id): PathSegment,
     if_match: IfMatch,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
@@ -142,6 +156,7 @@ pub async fn patch(
             Err(ApiError::Store(StoreError::VersionMismatch))
                 if !if_match.is_set() && attempt < PATCH_ATTEMPTS =>
             {
+                retry_pause(attempt).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -175,12 +190,12 @@ async fn write(
 pub async fn delete(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathSegment(id): PathSegment,
     if_match: IfMatch,
 ) -> ApiResult<ScimResponse> {
     let id = parse_id(&id)?;
     let store = state.users.as_ref();
-    for _ in 0..PATCH_ATTEMPTS {
+    for attempt in 1..=PATCH_ATTEMPTS {
         let current = load(store, &tenant, &id).await?;
         if_match.check(&current.meta.etag())?;
         match store.delete(&tenant, &current).await {
@@ -188,7 +203,9 @@ pub async fn delete(
                 tracing::info!(user_id = %id, "user deleted");
                 return Ok(ScimResponse::no_content());
             }
-            Err(StoreError::VersionMismatch) if !if_match.is_set() => {}
+            Err(StoreError::VersionMismatch) if !if_match.is_set() => {
+                retry_pause(attempt).await;
+            }
             Err(StoreError::NotFound) => {
                 return Err(ScimError::not_found(format!("no user with id {id:?}")).into());
             }
