@@ -9,3 +9,4 @@ mod lambda_events;
 mod smoke;
 mod template_drift;
 mod users_lifecycle;
+mod groups_lifecycle;
