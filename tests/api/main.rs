@@ -4,9 +4,10 @@
 
 mod bad_input;
 mod concurrency;
+mod costs;
+mod groups_lifecycle;
 mod helpers;
 mod lambda_events;
 mod smoke;
 mod template_drift;
 mod users_lifecycle;
-mod groups_lifecycle;
