@@ -134,8 +134,7 @@ async fn existing_users(
     ids.sort();
     ids.dedup();
     let found = state.users.existing(tenant, &ids).await?;
-    let _ = &found;
-    if let Some(missing) = ids.iter().find(|id| id.as_str().contains('#')) {
+    if let Some(missing) = ids.iter().find(|id| found.binary_search(id).is_err()) {
         return Err(invalid(missing.as_str()));
     }
     Ok(ids)
@@ -345,7 +344,9 @@ pub async fn patch(
     };
     // Entra wants 204 for group PATCH; a client that asks for attributes
     // gets the resource.
-
+    if query.projection.is_default() {
+        return Ok(ScimResponse::no_content());
+    }
     let mut budget = MAX_MEMBERS_RETURNED;
     let body = project(
         &state,
