@@ -1476,17 +1476,13 @@ async fn a_single_member_patch_costs_the_same_requests_on_an_empty_and_a_large_g
     let (for_a, for_b) = (new[0].as_str(), new[1].as_str());
     let empty = group_with(&app, &[]).await;
     let large = group_with(&app, &[]).await;
-    let ids: Vec<scim_proto::ids::ResourceId> = seeded
+    let ids: Vec<ResourceId> = seeded
         .iter()
-        .map(|u| scim_proto::ids::ResourceId::parse(u).expect("id"))
+        .map(|u| ResourceId::parse(u).expect("id"))
         .collect();
     app.stores
         .groups
-        .add_members(
-            &app.tenant,
-            &scim_proto::ids::ResourceId::parse(&large).expect("id"),
-            &ids,
-        )
+        .add_members(&app.tenant, &ResourceId::parse(&large).expect("id"), &ids)
         .await
         .expect("members seeded");
 
