@@ -15,6 +15,7 @@ use scim_api::{AppState, app, host};
 use scim_proto::ids::TenantId;
 use scim_store::Stores;
 use scim_store::config::{StoreConfig, emulator_aws_config};
+use scim_store::metrics::RequestCounter;
 use scim_store::tables;
 use scim_store::tokens::TokenStore;
 use serde_json::Value;
@@ -60,6 +61,8 @@ pub struct TestApp {
     pub state: AppState,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub config: StoreConfig,
+    /// Counts the DynamoDB requests the app's stores send.
+    pub requests: RequestCounter,
 }
 
 /// A fresh, isolated app: new table, new secret prefix, tenant activated.
@@ -75,7 +78,8 @@ pub async fn spawn_app() -> TestApp {
     tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table)
         .await
         .expect("table created in the emulator");
-    let stores = Stores::new(&sdk, &config);
+    let requests = RequestCounter::default();
+    let stores = Stores::counted(&sdk, &config, requests.clone());
     let tenant = TenantId::parse(&format!("t{}", &run[..12])).expect("valid tenant id");
     let token = stores
         .tokens
@@ -103,6 +107,7 @@ pub async fn spawn_app() -> TestApp {
         state,
         dynamodb,
         config,
+        requests,
     }
 }
 

@@ -4,6 +4,8 @@
 
 mod bad_input;
 mod concurrency;
+mod costs;
+mod groups_lifecycle;
 mod helpers;
 mod lambda_events;
 mod smoke;

@@ -9,7 +9,8 @@
 //!   type, list query parameters, `If-Match`).
 //! - [`response`]: `application/scim+json` responses with ETag/Location.
 //! - [`error`]: the single `IntoResponse` for every failure.
-//! - [`users`], [`discovery`]: handlers.
+//! - [`users`], [`groups`], [`discovery`]: handlers; [`listing`]: paging
+//!   shared by the list handlers.
 //! - [`host`]: picks Lambda or a TCP listener at run time.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -18,13 +19,17 @@ pub mod auth;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod groups;
 pub mod host;
+pub mod listing;
 pub mod response;
+pub mod retry;
 pub mod router;
 pub mod users;
 
 use std::sync::Arc;
 
+use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
 
@@ -34,6 +39,7 @@ pub use router::{App, app, router};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub users: Arc<dyn UserStore>,
+    pub groups: Arc<dyn GroupStore>,
     pub tokens: Arc<dyn TokenStore>,
 }
 
@@ -44,6 +50,7 @@ impl From<scim_store::Stores> for AppState {
     fn from(stores: scim_store::Stores) -> Self {
         Self {
             users: stores.users,
+            groups: stores.groups,
             tokens: stores.tokens,
         }
     }

@@ -12,7 +12,7 @@ use tower::{Layer as _, util::MapRequest};
 use tower_http::trace::TraceLayer;
 
 use crate::error::scim_error_response;
-use crate::{AppState, auth, discovery, users};
+use crate::{AppState, auth, discovery, groups, users};
 
 /// The app as served: the router behind path normalisation.
 pub type App = MapRequest<Router, fn(Request) -> Request>;
@@ -27,6 +27,14 @@ pub fn router(state: AppState) -> Router {
                 .put(users::replace)
                 .patch(users::patch)
                 .delete(users::delete),
+        )
+        .route("/scim/v2/Groups", get(groups::list).post(groups::create))
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(groups::get)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

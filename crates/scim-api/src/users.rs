@@ -24,27 +24,13 @@ use crate::auth::Tenant;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson};
 use crate::response::ScimResponse;
-
-/// Most users a non-indexed filter may examine. Beyond this the client is
-/// told to filter on an indexed attribute instead of us reading everything.
-pub const MAX_FILTER_SCAN: usize = 10_000;
+use crate::{listing, retry};
 
 /// Read-apply-write attempts of a PATCH (or DELETE) racing other writes to the
 /// same user. Every round of a race lets one writer through, so this bounds
 /// how many concurrent writers of one user are all served without a 409:
 /// Entra sends one request per change and several can arrive at once.
-const PATCH_ATTEMPTS: usize = 32;
-
-/// A short random pause before retrying a lost race, so that the writers
-/// that lost do not collide again in lockstep (at most 128 ms; the worst case
-/// over all attempts stays far below API Gateway's 30 s).
-async fn retry_pause(attempt: usize) {
-    let ceiling = 4u64 << attempt.clamp(1, 5);
-    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-        0..ceiling,
-    )))
-    .await;
-}
+const PATCH_ATTEMPTS: u32 = 32;
 
 fn location(base: &str, id: &ResourceId) -> String {
     format!("{base}/Users/{id}")
@@ -60,12 +46,38 @@ fn to_json(base: &str, u: &StoredUser) -> Value {
     ))
 }
 
-fn project(base: &str, u: &StoredUser, projection: &Projection) -> Value {
+/// The user as returned, with its read-only `groups` when `with_groups`.
+async fn project(
+    state: &AppState,
+    tenant: &TenantId,
+    base: &str,
+    u: &StoredUser,
+    projection: &Projection,
+    with_groups: bool,
+) -> ApiResult<Value> {
     let Value::Object(mut map) = to_json(base, u) else {
-        return Value::Null;
+        return Ok(Value::Null);
     };
+    if with_groups && projection.wants(&AttrPath::simple("groups")) {
+        let ids = state.groups.groups_of(tenant, &u.id).await?;
+        if !ids.is_empty() {
+            let groups = state.groups.get_many(tenant, &ids).await?;
+            let refs: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    serde_json::json!({
+                        "value": g.id.as_str(),
+                        "$ref": format!("{base}/Groups/{}", g.id),
+                        "display": g.group.display_name.as_str(),
+                        "type": "direct",
+                    })
+                })
+                .collect();
+            map.insert("groups".into(), Value::Array(refs));
+        }
+    }
     projection.apply(&mut map, &USER_RESOURCE);
-    Value::Object(map)
+    Ok(Value::Object(map))
 }
 
 fn parse_id(raw: &str) -> ApiResult<ResourceId> {
@@ -88,7 +100,10 @@ pub async fn get(
     ProjectionQuery(projection): ProjectionQuery,
 ) -> ApiResult<ScimResponse> {
     let user = load(state.users.as_ref(), &tenant, &parse_id(&id)?).await?;
-    Ok(ScimResponse::ok(project(&base, &user, &projection)).with_etag(user.meta.etag()))
+    Ok(
+        ScimResponse::ok(project(&state, &tenant, &base, &user, &projection, true).await?)
+            .with_etag(user.meta.etag()),
+    )
 }
 
 pub async fn create(
@@ -102,7 +117,7 @@ pub async fn create(
     let stored = state.users.create(&tenant, user).await?;
     tracing::info!(user_id = %stored.id, "user created");
     Ok(ScimResponse::created(
-        project(&base, &stored, &projection),
+        project(&state, &tenant, &base, &stored, &projection, false).await?,
         location(&base, &stored.id),
     )
     .with_etag(stored.meta.etag()))
@@ -121,7 +136,10 @@ pub async fn replace(
     let current = load(state.users.as_ref(), &tenant, &parse_id(&id)?).await?;
     if_match.check(&current.meta.etag())?;
     let stored = write(state.users.as_ref(), &tenant, &current, next, &if_match).await?;
-    Ok(ScimResponse::ok(project(&base, &stored, &projection)).with_etag(stored.meta.etag()))
+    Ok(
+        ScimResponse::ok(project(&state, &tenant, &base, &stored, &projection, true).await?)
+            .with_etag(stored.meta.etag()),
+    )
 }
 
 pub async fn patch(
@@ -149,20 +167,24 @@ pub async fn patch(
         let next = UserResource::from_doc(doc)?;
         if next == current.user {
             // Nothing changed: no write, same version (Entra re-sends a lot).
-            return Ok(ScimResponse::ok(project(&base, &current, &projection))
-                .with_etag(current.meta.etag()));
+            return Ok(ScimResponse::ok(
+                project(&state, &tenant, &base, &current, &projection, true).await?,
+            )
+            .with_etag(current.meta.etag()));
         }
         match write(store, &tenant, &current, next, &if_match).await {
             Err(ApiError::Store(StoreError::VersionMismatch))
                 if !if_match.is_set() && attempt < PATCH_ATTEMPTS =>
             {
-                retry_pause(attempt).await;
+                retry::pause(attempt).await;
                 continue;
             }
             Err(e) => return Err(e),
             Ok(stored) => {
-                return Ok(ScimResponse::ok(project(&base, &stored, &projection))
-                    .with_etag(stored.meta.etag()));
+                return Ok(ScimResponse::ok(
+                    project(&state, &tenant, &base, &stored, &projection, true).await?,
+                )
+                .with_etag(stored.meta.etag()));
             }
         }
     }
@@ -204,7 +226,7 @@ pub async fn delete(
                 return Ok(ScimResponse::no_content());
             }
             Err(StoreError::VersionMismatch) if !if_match.is_set() => {
-                retry_pause(attempt).await;
+                retry::pause(attempt).await;
             }
             Err(StoreError::NotFound) => {
                 return Err(ScimError::not_found(format!("no user with id {id:?}")).into());
@@ -224,12 +246,27 @@ pub async fn list(
     let store = state.users.as_ref();
     let filter = query.filter.as_deref().map(parse_filter).transpose()?;
     let paging = query.paging;
+    let tenant_ref = &tenant;
+    let page_of = |after: Option<ResourceId>, limit| async move {
+        store.page(tenant_ref, after.as_ref(), limit).await
+    };
     let (page, total) = match &filter {
-        None => unfiltered_page(store, &tenant, paging.offset(), paging.count).await?,
+        None => {
+            let total = store.count(&tenant).await?;
+            let page = if paging.offset() < total {
+                listing::window(paging.offset(), paging.count, page_of).await?
+            } else {
+                Vec::new()
+            };
+            (page, total)
+        }
         Some(f) => {
             let candidates = match index_lookup(f) {
                 Some(lookup) => lookup.run(store, &tenant).await?,
-                None => scan(store, &tenant).await?,
+                None => {
+                    listing::scan_all("users", "id, userName, externalId or emails", page_of)
+                        .await?
+                }
             };
             let mut matching: Vec<StoredUser> = candidates
                 .into_iter()
@@ -246,67 +283,17 @@ pub async fn list(
             (page, total)
         }
     };
-    let resources = page
-        .iter()
-        .map(|u| project(&base, u, &query.projection))
-        .collect();
+    // Groups cost a query per user: in lists only when explicitly asked for.
+    let with_groups = !query.projection.is_default();
+    let mut resources = Vec::with_capacity(page.len());
+    for u in &page {
+        resources.push(project(&state, &tenant, &base, u, &query.projection, with_groups).await?);
+    }
     Ok(ScimResponse::ok(list_response(
         resources,
         total,
         paging.start_index,
     )))
-}
-
-/// One page of all users in id order, and the total from the tenant counter.
-async fn unfiltered_page(
-    store: &dyn UserStore,
-    tenant: &TenantId,
-    offset: usize,
-    count: usize,
-) -> ApiResult<(Vec<StoredUser>, usize)> {
-    let total = store.count(tenant).await?;
-    let mut out = Vec::with_capacity(count);
-    if count == 0 || offset >= total {
-        return Ok((out, total));
-    }
-    let mut skipped = 0;
-    let mut after: Option<ResourceId> = None;
-    loop {
-        let want = (offset - skipped) + (count - out.len());
-        let (users, next) = store.page(tenant, after.as_ref(), want.min(1000)).await?;
-        for u in users {
-            if skipped < offset {
-                skipped += 1;
-            } else if out.len() < count {
-                out.push(u);
-            }
-        }
-        match next {
-            Some(id) if out.len() < count => after = Some(id),
-            _ => break,
-        }
-    }
-    Ok((out, total))
-}
-
-/// Every user of the tenant, for filters no index can answer.
-async fn scan(store: &dyn UserStore, tenant: &TenantId) -> ApiResult<Vec<StoredUser>> {
-    let mut out = Vec::new();
-    let mut after: Option<ResourceId> = None;
-    loop {
-        let (users, next) = store.page(tenant, after.as_ref(), 1000).await?;
-        out.extend(users);
-        if out.len() > MAX_FILTER_SCAN {
-            return Err(ScimError::too_many(format!(
-                "this filter would examine more than {MAX_FILTER_SCAN} users; filter on id, userName, externalId or emails"
-            ))
-            .into());
-        }
-        match next {
-            Some(id) => after = Some(id),
-            None => return Ok(out),
-        }
-    }
 }
 
 /// A key read that yields every user a filter can match.

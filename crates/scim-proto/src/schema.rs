@@ -569,7 +569,7 @@ pub static GROUP: SchemaDef = SchemaDef {
             ..s("displayName", "A human-readable name for the Group.")
         },
         AttributeDef {
-            returned: Returned::Request,
+            returned: Returned::Default,
             ..multi("members", "A list of members of the Group.", MEMBER_SUBS)
         },
     ],

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
-use scim_proto::ids::TenantId;
+use scim_proto::ids::{ResourceId, TenantId};
 
 use crate::StoreError;
 use crate::error::from_sdk;
@@ -139,4 +139,413 @@ fn reason_code(r: &CancellationReason) -> Option<String> {
 fn backoff(attempt: u32) -> Duration {
     let base = 10u64.saturating_mul(1 << attempt.min(6));
     Duration::from_millis(base + rand::random_range(0..base))
+}
+
+/// DynamoDB's limit of items per `BatchWriteItem`.
+pub(crate) const BATCH_WRITE_MAX: usize = 25;
+
+/// Writes `requests` with `BatchWriteItem`, 25 at a time, resubmitting
+/// unprocessed items with back-off. Puts and deletes are idempotent, so a
+/// retry after a failure is always safe.
+pub(crate) async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), StoreError> {
+    for chunk in requests.chunks(BATCH_WRITE_MAX) {
+        let mut pending = chunk.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > CONFLICT_RETRIES {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB kept returning unprocessed items".into(),
+                    ));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn put_request(item: Item) -> Result<aws_sdk_dynamodb::types::WriteRequest, StoreError> {
+    let put = aws_sdk_dynamodb::types::PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(StoreError::internal)?;
+    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+        .put_request(put)
+        .build())
+}
+
+pub(crate) fn delete_request(
+    key: Item,
+) -> Result<aws_sdk_dynamodb::types::WriteRequest, StoreError> {
+    let del = aws_sdk_dynamodb::types::DeleteRequest::builder()
+        .set_key(Some(key))
+        .build()
+        .map_err(StoreError::internal)?;
+    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+        .delete_request(del)
+        .build())
+}
+
+/// All sort keys of partition `pk` (strongly consistent, paged).
+pub(crate) async fn query_sort_keys(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: String,
+    limit: Option<usize>,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let mut q = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .projection_expression("sk")
+            .consistent_read(true)
+            .set_exclusive_start_key(start);
+        if let Some(limit) = limit {
+            q = q.limit(i32::try_from(limit.saturating_sub(out.len()).max(1)).unwrap_or(i32::MAX));
+        }
+        let page = q.send().await.map_err(from_sdk)?;
+        for item in page.items() {
+            out.push(get_s(item, crate::tables::SK)?.to_owned());
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() || limit.is_some_and(|l| out.len() >= l) {
+            return Ok(out);
+        }
+    }
+}
+
+/// Strongly consistent `BatchGetItem` of `keys` (100 per call), retrying
+/// unprocessed keys. Order of the result is unspecified.
+pub(crate) async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+) -> Result<Vec<Item>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(100) {
+        let mut pending = chunk.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::internal)?;
+            let out = client
+                .batch_get_item()
+                .request_items(table, ka)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            if let Some(mut r) = out.responses {
+                found.extend(r.remove(table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut m| m.remove(table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > CONFLICT_RETRIES {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB kept returning unprocessed keys".into(),
+                    ));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One table and the write builders both stores use: versioned puts and
+/// deletes for optimistic concurrency, uniqueness claims, counters.
+#[derive(Clone)]
+pub(crate) struct Table {
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) name: String,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// The attribute that names the resource a claim or index item points to.
+pub(crate) const ID: &str = "id";
+
+impl Table {
+    pub(crate) fn put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Put that only succeeds over version `expected`.
+    pub(crate) fn put_versioned(
+        &self,
+        item: Item,
+        expected: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(expected))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Delete; with `owner`, only if the item points at that resource (a
+    /// claim we hold, never another resource's).
+    pub(crate) fn delete(
+        &self,
+        key: Item,
+        owner: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(key));
+        if let Some(owner) = owner {
+            del = del
+                .condition_expression("#id = :id")
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":id", s(owner));
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(del.build().map_err(StoreError::internal)?)
+            .build())
+    }
+
+    pub(crate) fn delete_versioned(
+        &self,
+        key: Item,
+        expected: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(expected))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// A uniqueness claim: `(pk, value)` pointing at `owner`, written only
+    /// if nobody holds it.
+    pub(crate) fn claim(
+        &self,
+        pk: String,
+        value: &str,
+        owner: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = key(pk, value);
+        item.insert(ID.into(), s(owner));
+        self.put(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// `ADD <counter> delta` on the tenant's stats item.
+    pub(crate) fn count_delta(
+        &self,
+        tenant: &TenantId,
+        counter: &str,
+        delta: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(stats_key(tenant)))
+            .update_expression("ADD #c :d")
+            .expression_attribute_names("#c", counter)
+            .expression_attribute_values(":d", n(delta))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Reads a tenant counter (one strongly consistent item read).
+    pub(crate) async fn counter(
+        &self,
+        tenant: &TenantId,
+        counter: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(match self.get(stats_key(tenant)).await? {
+            Some(item) if item.contains_key(counter) => {
+                usize::try_from(get_u64(&item, counter)?).map_err(StoreError::internal)?
+            }
+            _ => 0,
+        })
+    }
+
+    /// Strongly consistent `GetItem`.
+    pub(crate) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(out.item)
+    }
+
+    /// The id a claim item points to, if the claim exists.
+    pub(crate) async fn claimed_by(
+        &self,
+        pk: String,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(match self.get(key(pk, value)).await? {
+            Some(item) => Some(get_s(&item, ID)?.to_owned()),
+            None => None,
+        })
+    }
+
+    /// One page of a partition's items in sort-key order, after `after`.
+    pub(crate) async fn page(
+        &self,
+        pk: String,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let start = after.map(|sk| key(pk.clone(), sk));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| get_opt_s(k, crate::tables::SK))
+            .map(str::to_owned);
+        Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+/// The tenant's counters item.
+pub(crate) fn stats_key(tenant: &TenantId) -> Item {
+    key(pk(tenant, "STATS"), "STATS")
+}
+
+/// Resource metadata as item attributes.
+pub(crate) fn put_meta(
+    item: &mut Item,
+    meta: &scim_proto::resource::Meta,
+) -> Result<(), StoreError> {
+    use time::format_description::well_known::Rfc3339;
+    let fmt = |t: time::OffsetDateTime| t.format(&Rfc3339).map_err(StoreError::internal);
+    item.insert("version".into(), n(meta.version));
+    item.insert("created".into(), s(fmt(meta.created)?));
+    item.insert("lastModified".into(), s(fmt(meta.last_modified)?));
+    Ok(())
+}
+
+pub(crate) fn read_meta(item: &Item) -> Result<scim_proto::resource::Meta, StoreError> {
+    use time::format_description::well_known::Rfc3339;
+    let parse = |name: &str| {
+        time::OffsetDateTime::parse(get_s(item, name)?, &Rfc3339).map_err(StoreError::internal)
+    };
+    Ok(scim_proto::resource::Meta {
+        created: parse("created")?,
+        last_modified: parse("lastModified")?,
+        version: get_u64(item, "version")?,
+    })
+}
+
+/// The stored JSON document of a resource item.
+pub(crate) fn read_doc(
+    item: &Item,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    serde_json::from_str(get_s(item, "doc")?).map_err(StoreError::internal)
+}
+
+pub(crate) fn read_id(item: &Item) -> Result<ResourceId, StoreError> {
+    ResourceId::parse(get_s(item, crate::tables::SK)?)
+        .ok_or_else(|| StoreError::Internal("stored resource id is malformed".into()))
+}
+
+/// The current time truncated to milliseconds: what we render is what we store.
+pub(crate) fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(u32::from(t.millisecond()) * 1_000_000)
+        .unwrap_or(t)
+}
+
+// --- Membership items -------------------------------------------------------
+// One item per (group, member) plus its mirror per (member, group): adding or
+// removing a member touches two items whatever the group's size, and a user's
+// groups are one query away.
+
+pub(crate) fn member_key(tenant: &TenantId, group: &str, user: &str) -> Item {
+    key(pk(tenant, &format!("GM#{group}")), user)
+}
+
+pub(crate) fn member_of_key(tenant: &TenantId, user: &str, group: &str) -> Item {
+    key(pk(tenant, &format!("UG#{user}")), group)
+}
+
+pub(crate) fn members_pk(tenant: &TenantId, group: &str) -> String {
+    pk(tenant, &format!("GM#{group}"))
+}
+
+pub(crate) fn member_of_pk(tenant: &TenantId, user: &str) -> String {
+    pk(tenant, &format!("UG#{user}"))
+}
+
+/// Deletes the membership pairs of `pairs` (group, user) in batches.
+pub(crate) async fn delete_memberships(
+    table: &Table,
+    tenant: &TenantId,
+    pairs: &[(String, String)],
+) -> Result<(), StoreError> {
+    let mut requests = Vec::with_capacity(pairs.len() * 2);
+    for (g, u) in pairs {
+        requests.push(delete_request(member_key(tenant, g, u))?);
+        requests.push(delete_request(member_of_key(tenant, u, g))?);
+    }
+    batch_write(&table.client, &table.name, requests).await
 }

@@ -6,6 +6,8 @@
 //! - [`config`]: table and secret names from the environment; AWS clients.
 //! - [`tables`]: the DynamoDB table definitions (mirrored by `infra/template.yaml`).
 //! - [`users`]: [`users::UserStore`] and its DynamoDB implementation.
+//! - [`groups`]: [`groups::GroupStore`]: groups and one item per membership.
+//! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`tokens`]: token minting and verification ([`tokens::TokenStore`]).
 //! - [`error`]: the `StoreError` callers branch on.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,6 +16,8 @@
 pub mod config;
 mod dynamo;
 pub mod error;
+pub mod groups;
+pub mod metrics;
 pub mod tables;
 pub mod tokens;
 pub mod users;
@@ -27,15 +31,46 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Stores {
     pub users: Arc<users::DynamoUserStore>,
+    pub groups: Arc<groups::DynamoGroupStore>,
     pub tokens: Arc<tokens::SecretsManagerTokenStore>,
 }
 
 impl Stores {
     pub fn new(sdk: &aws_config::SdkConfig, config: &config::StoreConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        Self::from_clients(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_secretsmanager::Client::new(sdk),
+            config,
+        )
+    }
+
+    /// Like [`Stores::new`], counting every DynamoDB request in `counter`.
+    pub fn counted(
+        sdk: &aws_config::SdkConfig,
+        config: &config::StoreConfig,
+        counter: metrics::RequestCounter,
+    ) -> Self {
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(counter)
+            .build();
+        Self::from_clients(
+            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            aws_sdk_secretsmanager::Client::new(sdk),
+            config,
+        )
+    }
+
+    fn from_clients(
+        dynamodb: aws_sdk_dynamodb::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+        config: &config::StoreConfig,
+    ) -> Self {
         Self {
             users: Arc::new(users::DynamoUserStore::new(
+                dynamodb.clone(),
+                &config.directory_table,
+            )),
+            groups: Arc::new(groups::DynamoGroupStore::new(
                 dynamodb,
                 &config.directory_table,
             )),

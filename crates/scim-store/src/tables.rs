@@ -15,10 +15,18 @@
 //! | userName claim    | `T#<tenant>#USERNAME`     | `<lowercased userName>` |
 //! | externalId claim  | `T#<tenant>#USEREXT`      | `<externalId>` |
 //! | email index       | `T#<tenant>#EMAIL#<lowercased email>` | `<user id>` |
-//! | tenant counters   | `T#<tenant>#STATS`        | `STATS`     |
+//! | group             | `T#<tenant>#GROUP`        | `<id>`      |
+//! | displayName claim | `T#<tenant>#GROUPNAME`    | `<lowercased displayName>` |
+//! | externalId claim  | `T#<tenant>#GROUPEXT`     | `<externalId>` |
+//! | membership        | `T#<tenant>#GM#<group id>` | `<user id>` |
+//! | membership mirror | `T#<tenant>#UG#<user id>` | `<group id>` |
+//! | tenant counters   | `T#<tenant>#STATS`        | `STATS` (`users`, `groups`) |
 //!
 //! Claims make uniqueness a conditional put inside the same transaction as
 //! the resource write, so two concurrent creates cannot both succeed.
+//! Membership is an item per pair (and its mirror), never a list inside the
+//! group item: a group can hold any number of members, and a PATCH costs in
+//! proportion to the members it names.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,

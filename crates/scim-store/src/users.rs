@@ -8,14 +8,12 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::dynamo::{self, Item, TxFailure, get_opt_s, get_s, get_u64, key, n, pk, s};
-use crate::error::{StoreError, Unique, from_sdk};
+use crate::dynamo::{self, ID, Item, Table, TxFailure, get_opt_s, key, pk, s};
+use crate::error::{StoreError, Unique};
 
 /// A user as stored: id, metadata and the validated resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,190 +73,73 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         after: Option<&ResourceId>,
         limit: usize,
     ) -> Result<(Vec<StoredUser>, Option<ResourceId>), StoreError>;
+    /// The subset of `ids` that are users of the tenant (strongly consistent).
+    async fn existing(
+        &self,
+        tenant: &TenantId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<ResourceId>, StoreError>;
 }
 
 const USER: &str = "USER";
 const USER_NAME: &str = "USERNAME";
 const USER_EXT: &str = "USEREXT";
-const STATS: &str = "STATS";
+/// Tenant counter of users (on the stats item).
+const USERS_COUNTER: &str = "users";
 
 fn email_pk(tenant: &TenantId, email_key: &str) -> String {
     pk(tenant, &format!("EMAIL#{email_key}"))
 }
 
 /// The DynamoDB implementation (see [`crate::tables`] for the item layout).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DynamoUserStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-}
-
-impl fmt::Debug for DynamoUserStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DynamoUserStore")
-            .field("table", &self.table)
-            .finish()
-    }
+    table: Table,
 }
 
 impl DynamoUserStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            client,
-            table: table.into(),
+            table: Table {
+                client,
+                name: table.into(),
+            },
         }
     }
 
-    fn user_key(&self, tenant: &TenantId, id: &ResourceId) -> Item {
+    fn user_key(tenant: &TenantId, id: &ResourceId) -> Item {
         key(pk(tenant, USER), id.as_str())
     }
 
-    fn to_item(&self, tenant: &TenantId, stored: &StoredUser) -> Result<Item, StoreError> {
+    fn to_item(tenant: &TenantId, stored: &StoredUser) -> Result<Item, StoreError> {
         let u = &stored.user;
-        let mut item = self.user_key(tenant, &stored.id);
+        let mut item = Self::user_key(tenant, &stored.id);
         let doc = serde_json::to_string(&u.doc).map_err(StoreError::internal)?;
         item.insert("doc".into(), s(doc));
-        item.insert("version".into(), n(stored.meta.version));
-        item.insert("created".into(), s(fmt_time(stored.meta.created)?));
-        item.insert(
-            "lastModified".into(),
-            s(fmt_time(stored.meta.last_modified)?),
-        );
+        dynamo::put_meta(&mut item, &stored.meta)?;
         item.insert("userName".into(), s(u.user_name.as_str()));
         item.insert("active".into(), AttributeValue::Bool(u.active));
         if let Some(ext) = &u.external_id {
             item.insert("externalId".into(), s(ext.as_str()));
         }
-        if !u.email_keys.is_empty() {
-            item.insert(
-                "emailKeys".into(),
-                AttributeValue::L(u.email_keys.iter().map(|e| s(e.as_str())).collect()),
-            );
-        }
         Ok(item)
     }
 
     fn from_item(item: &Item) -> Result<StoredUser, StoreError> {
-        let id = ResourceId::parse(get_s(item, crate::tables::SK)?)
-            .ok_or_else(|| StoreError::Internal("stored user id is malformed".into()))?;
-        let doc: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(get_s(item, "doc")?).map_err(StoreError::internal)?;
+        let id = dynamo::read_id(item)?;
         // Stored documents were validated on write; re-validation only fails
         // if validation rules tightened since, which we treat as corruption.
-        let user = UserResource::from_doc(doc).map_err(|e| {
+        let user = UserResource::from_doc(dynamo::read_doc(item)?).map_err(|e| {
             StoreError::Internal(format!("stored user {id} no longer validates: {e}"))
         })?;
-        let meta = Meta {
-            created: parse_time(get_s(item, "created")?)?,
-            last_modified: parse_time(get_s(item, "lastModified")?)?,
-            version: get_u64(item, "version")?,
-        };
+        let meta = dynamo::read_meta(item)?;
         Ok(StoredUser { id, meta, user })
     }
 
-    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn put_versioned(&self, item: Item, expected: u64) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(expected))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn delete_item(
-        &self,
-        key: Item,
-        owner: Option<&ResourceId>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut del = Delete::builder().table_name(&self.table).set_key(Some(key));
-        if let Some(owner) = owner {
-            // Only release a claim we hold: never another user's.
-            del = del
-                .condition_expression("#id = :id")
-                .expression_attribute_names("#id", "id")
-                .expression_attribute_values(":id", s(owner.as_str()));
-        }
-        Ok(TransactWriteItem::builder()
-            .delete(del.build().map_err(StoreError::internal)?)
-            .build())
-    }
-
-    fn delete_versioned(&self, key: Item, expected: u64) -> Result<TransactWriteItem, StoreError> {
-        let del = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(expected))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().delete(del).build())
-    }
-
-    fn claim(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        value: &str,
-        id: &ResourceId,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = key(pk(tenant, kind), value);
-        item.insert("id".into(), s(id.as_str()));
-        self.put(item, "attribute_not_exists(pk)")
-    }
-
-    fn email_item(
-        &self,
-        tenant: &TenantId,
-        email_key: &str,
-        id: &ResourceId,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn email_item(tenant: &TenantId, email_key: &str, id: &ResourceId) -> Item {
         let mut item = key(email_pk(tenant, email_key), id.as_str());
-        item.insert("id".into(), s(id.as_str()));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn count_delta(&self, tenant: &TenantId, delta: i64) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk(tenant, STATS), STATS)))
-            .update_expression("ADD #users :d")
-            .expression_attribute_names("#users", "users")
-            .expression_attribute_values(":d", n(delta))
-            .build()
-            .map_err(StoreError::internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok(out.item)
+        item.insert(ID.into(), s(id.as_str()));
+        item
     }
 
     async fn find_by_claim(
@@ -267,13 +148,13 @@ impl DynamoUserStore {
         kind: &str,
         value: &str,
     ) -> Result<Option<StoredUser>, StoreError> {
-        let Some(claim) = self.get_item(key(pk(tenant, kind), value)).await? else {
-            return Ok(None);
-        };
-        let Some(id) = ResourceId::parse(get_s(&claim, "id")?) else {
-            return Ok(None);
-        };
-        self.get(tenant, &id).await
+        match self.table.claimed_by(pk(tenant, kind), value).await? {
+            Some(id) => match ResourceId::parse(&id) {
+                Some(id) => self.get(tenant, &id).await,
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
     }
 
     /// Maps a cancelled transaction to the uniqueness rule it broke, given the
@@ -286,21 +167,15 @@ impl DynamoUserStore {
                 StoreError::Conflict(*u)
             })
     }
-}
 
-fn fmt_time(t: OffsetDateTime) -> Result<String, StoreError> {
-    t.format(&Rfc3339).map_err(StoreError::internal)
-}
-
-fn parse_time(s: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(s, &Rfc3339).map_err(StoreError::internal)
-}
-
-/// The current time, truncated to milliseconds: what we render is what we store.
-fn now() -> OffsetDateTime {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t)
+    /// After a failed conditional write on the user item: changed or gone?
+    async fn lost_race(&self, tenant: &TenantId, id: &ResourceId) -> StoreError {
+        match self.get(tenant, id).await {
+            Ok(Some(_)) => StoreError::VersionMismatch,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => e,
+        }
+    }
 }
 
 #[async_trait]
@@ -312,22 +187,25 @@ impl UserStore for DynamoUserStore {
     ) -> Result<StoredUser, StoreError> {
         let stored = StoredUser {
             id: ResourceId::from_uuid(uuid::Uuid::new_v4()),
-            meta: Meta::new(now()),
+            meta: Meta::new(dynamo::now()),
             user,
         };
-        let u = &stored.user;
-        let mut items = vec![self.put(self.to_item(tenant, &stored)?, "attribute_not_exists(pk)")?];
+        let (t, u, id) = (&self.table, &stored.user, stored.id.as_str());
+        let mut items: Vec<TransactWriteItem> = vec![t.put(
+            Self::to_item(tenant, &stored)?,
+            Some("attribute_not_exists(pk)"),
+        )?];
         let mut claims = vec![(items.len(), Unique::UserName)];
-        items.push(self.claim(tenant, USER_NAME, &u.user_name.key(), &stored.id)?);
+        items.push(t.claim(pk(tenant, USER_NAME), &u.user_name.key(), id)?);
         if let Some(ext) = &u.external_id {
             claims.push((items.len(), Unique::ExternalId));
-            items.push(self.claim(tenant, USER_EXT, ext.as_str(), &stored.id)?);
+            items.push(t.claim(pk(tenant, USER_EXT), ext.as_str(), id)?);
         }
         for e in &u.email_keys {
-            items.push(self.email_item(tenant, e, &stored.id)?);
+            items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
-        items.push(self.count_delta(tenant, 1)?);
-        match dynamo::transact(&self.client, items).await {
+        items.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
+        match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
             Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
             Err(TxFailure::Store(e)) => Err(e),
@@ -339,7 +217,8 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         id: &ResourceId,
     ) -> Result<Option<StoredUser>, StoreError> {
-        self.get_item(self.user_key(tenant, id))
+        self.table
+            .get(Self::user_key(tenant, id))
             .await?
             .map(|item| Self::from_item(&item))
             .transpose()
@@ -353,28 +232,27 @@ impl UserStore for DynamoUserStore {
     ) -> Result<StoredUser, StoreError> {
         let stored = StoredUser {
             id: current.id.clone(),
-            meta: current.meta.bumped(now()),
+            meta: current.meta.bumped(dynamo::now()),
             user: next,
         };
-        let (old, new) = (&current.user, &stored.user);
-        let id = &stored.id;
+        let (t, old, new) = (&self.table, &current.user, &stored.user);
+        let id = stored.id.as_str();
         let mut items =
-            vec![self.put_versioned(self.to_item(tenant, &stored)?, current.meta.version)?];
+            vec![t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?];
         let mut claims = Vec::new();
         if old.user_name.key() != new.user_name.key() {
             // A rename frees the old name in the same transaction.
-            items
-                .push(self.delete_item(key(pk(tenant, USER_NAME), old.user_name.key()), Some(id))?);
+            items.push(t.delete(key(pk(tenant, USER_NAME), old.user_name.key()), Some(id))?);
             claims.push((items.len(), Unique::UserName));
-            items.push(self.claim(tenant, USER_NAME, &new.user_name.key(), id)?);
+            items.push(t.claim(pk(tenant, USER_NAME), &new.user_name.key(), id)?);
         }
         if old.external_id != new.external_id {
             if let Some(ext) = &old.external_id {
-                items.push(self.delete_item(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
+                items.push(t.delete(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
             }
             if let Some(ext) = &new.external_id {
                 claims.push((items.len(), Unique::ExternalId));
-                items.push(self.claim(tenant, USER_EXT, ext.as_str(), id)?);
+                items.push(t.claim(pk(tenant, USER_EXT), ext.as_str(), id)?);
             }
         }
         for e in old
@@ -382,50 +260,48 @@ impl UserStore for DynamoUserStore {
             .iter()
             .filter(|e| !new.email_keys.contains(e))
         {
-            items.push(self.delete_item(key(email_pk(tenant, e), id.as_str()), None)?);
+            items.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
         for e in new
             .email_keys
             .iter()
             .filter(|e| !old.email_keys.contains(e))
         {
-            items.push(self.email_item(tenant, e, id)?);
+            items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
-        match dynamo::transact(&self.client, items).await {
+        match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
-            Err(TxFailure::Cancelled(reasons)) => {
-                if TxFailure::condition_failed(&reasons, 0) {
-                    // Changed or deleted since read: tell which.
-                    return match self.get(tenant, id).await? {
-                        Some(_) => Err(StoreError::VersionMismatch),
-                        None => Err(StoreError::NotFound),
-                    };
-                }
-                Err(Self::conflict_from(&reasons, &claims))
+            Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {
+                Err(self.lost_race(tenant, &stored.id).await)
             }
+            Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
             Err(TxFailure::Store(e)) => Err(e),
         }
     }
 
     async fn delete(&self, tenant: &TenantId, current: &StoredUser) -> Result<(), StoreError> {
-        let u = &current.user;
-        let id = &current.id;
+        let (t, u, id) = (&self.table, &current.user, current.id.as_str());
+        // Memberships go first: if this fails half-way the user still exists
+        // and a retried DELETE finishes the job; no membership outlives it.
+        let groups =
+            dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
+                .await?;
+        let pairs: Vec<(String, String)> = groups.into_iter().map(|g| (g, id.to_owned())).collect();
+        dynamo::delete_memberships(t, tenant, &pairs).await?;
+
         let mut items =
-            vec![self.delete_versioned(self.user_key(tenant, id), current.meta.version)?];
-        items.push(self.delete_item(key(pk(tenant, USER_NAME), u.user_name.key()), Some(id))?);
+            vec![t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?];
+        items.push(t.delete(key(pk(tenant, USER_NAME), u.user_name.key()), Some(id))?);
         if let Some(ext) = &u.external_id {
-            items.push(self.delete_item(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
+            items.push(t.delete(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
         }
         for e in &u.email_keys {
-            items.push(self.delete_item(key(email_pk(tenant, e), id.as_str()), None)?);
+            items.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
-        items.push(self.count_delta(tenant, -1)?);
-        match dynamo::transact(&self.client, items).await {
+        items.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
+        match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(()),
-            Err(TxFailure::Cancelled(_)) => match self.get(tenant, id).await? {
-                Some(_) => Err(StoreError::VersionMismatch),
-                None => Err(StoreError::NotFound),
-            },
+            Err(TxFailure::Cancelled(_)) => Err(self.lost_race(tenant, &current.id).await),
             Err(TxFailure::Store(e)) => Err(e),
         }
     }
@@ -435,12 +311,11 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         user_name: &str,
     ) -> Result<Option<StoredUser>, StoreError> {
-        let found = self
-            .find_by_claim(tenant, USER_NAME, &user_name.to_lowercase())
-            .await?;
+        let wanted = user_name.to_lowercase();
+        let found = self.find_by_claim(tenant, USER_NAME, &wanted).await?;
         // The claim and the user are two reads: a concurrent rename can make
         // them disagree, in which case the answer is "not found".
-        Ok(found.filter(|u| u.user.user_name.key() == user_name.to_lowercase()))
+        Ok(found.filter(|u| u.user.user_name.key() == wanted))
     }
 
     async fn find_by_external_id(
@@ -463,49 +338,26 @@ impl UserStore for DynamoUserStore {
         email: &str,
     ) -> Result<Vec<StoredUser>, StoreError> {
         let email_key = email.to_lowercase();
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(email_pk(tenant, &email_key)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            for item in out.items() {
-                if let Some(id) = get_opt_s(item, "id").and_then(ResourceId::parse) {
-                    ids.push(id);
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        let mut users = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(u) = self.get(tenant, &id).await?
-                && u.user.email_keys.contains(&email_key)
-            {
-                users.push(u);
-            }
-        }
+        let t = &self.table;
+        let ids =
+            dynamo::query_sort_keys(&t.client, &t.name, email_pk(tenant, &email_key), None).await?;
+        let keys = ids
+            .iter()
+            .filter_map(|id| ResourceId::parse(id))
+            .map(|id| Self::user_key(tenant, &id))
+            .collect();
+        let mut users = dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .map(Self::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        users.retain(|u| u.user.email_keys.contains(&email_key));
+        users.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(users)
     }
 
     async fn count(&self, tenant: &TenantId) -> Result<usize, StoreError> {
-        let item = self.get_item(key(pk(tenant, STATS), STATS)).await?;
-        Ok(match item {
-            Some(item) if item.contains_key("users") => {
-                usize::try_from(get_u64(&item, "users")?).map_err(StoreError::internal)?
-            }
-            _ => 0,
-        })
+        self.table.counter(tenant, USERS_COUNTER).await
     }
 
     async fn page(
@@ -514,32 +366,36 @@ impl UserStore for DynamoUserStore {
         after: Option<&ResourceId>,
         limit: usize,
     ) -> Result<(Vec<StoredUser>, Option<ResourceId>), StoreError> {
-        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
-        let start = after.map(|id| self.user_key(tenant, id));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk(tenant, USER)))
-            .consistent_read(true)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        let users = out
-            .items()
+        let (items, next) = self
+            .table
+            .page(pk(tenant, USER), after.map(ResourceId::as_str), limit)
+            .await?;
+        let users = items
             .iter()
             .map(Self::from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = match &out.last_evaluated_key {
-            Some(k) => k
-                .get(crate::tables::SK)
-                .and_then(|v| v.as_s().ok())
-                .and_then(|v| ResourceId::parse(v)),
-            None => None,
-        };
-        Ok((users, next))
+        Ok((users, next.and_then(|n| ResourceId::parse(&n))))
+    }
+
+    async fn existing(
+        &self,
+        tenant: &TenantId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let mut unique: Vec<&ResourceId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .into_iter()
+            .map(|id| Self::user_key(tenant, id))
+            .collect();
+        let t = &self.table;
+        let mut found: Vec<ResourceId> = dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .filter_map(|item| get_opt_s(item, crate::tables::SK).and_then(ResourceId::parse))
+            .collect();
+        found.sort();
+        Ok(found)
     }
 }

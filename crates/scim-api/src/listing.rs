@@ -1,0 +1,72 @@
+//! Paging helpers shared by the `/Users` and `/Groups` list handlers: an
+//! offset window over id-ordered pages, and a bounded walk for filters no
+//! index answers.
+
+use std::future::Future;
+
+use scim_proto::ScimError;
+use scim_proto::ids::ResourceId;
+use scim_store::StoreError;
+
+use crate::error::ApiResult;
+
+/// Most resources a non-indexed filter may examine. Beyond this the client is
+/// told to filter on an indexed attribute instead of us reading everything.
+pub const MAX_FILTER_SCAN: usize = 10_000;
+
+/// Largest page requested from storage at once.
+const STORE_PAGE: usize = 1000;
+
+/// Resources `offset .. offset + count` in id order, reading pages with `page`.
+pub async fn window<T, F, Fut>(offset: usize, count: usize, mut page: F) -> ApiResult<Vec<T>>
+where
+    F: FnMut(Option<ResourceId>, usize) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
+{
+    let mut out = Vec::with_capacity(count);
+    if count == 0 {
+        return Ok(out);
+    }
+    let mut skipped = 0;
+    let mut after = None;
+    loop {
+        let want = (offset - skipped) + (count - out.len());
+        let (items, next) = page(after, want.min(STORE_PAGE)).await?;
+        for item in items {
+            if skipped < offset {
+                skipped += 1;
+            } else if out.len() < count {
+                out.push(item);
+            }
+        }
+        match next {
+            Some(id) if out.len() < count => after = Some(id),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Every resource, for filters no index can answer; at most
+/// [`MAX_FILTER_SCAN`], else 400 `tooMany`.
+pub async fn scan_all<T, F, Fut>(what: &str, hint: &str, mut page: F) -> ApiResult<Vec<T>>
+where
+    F: FnMut(Option<ResourceId>, usize) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
+{
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let (items, next) = page(after, STORE_PAGE).await?;
+        out.extend(items);
+        if out.len() > MAX_FILTER_SCAN {
+            return Err(ScimError::too_many(format!(
+                "this filter would examine more than {MAX_FILTER_SCAN} {what}; filter on {hint}"
+            ))
+            .into());
+        }
+        match next {
+            Some(id) => after = Some(id),
+            None => return Ok(out),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! What each Entra request shape costs in DynamoDB requests. DynamoDB bills
+//! and throttles per request, so these are asserted exactly: a change that
+//! adds a read to Entra's hot path fails here, not on a customer's bill.
+//! (The table in the README and BENCHMARKS.md is this test's output.)
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, enc, entra_user, spawn_app};
+
+async fn cost(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, BTreeMap<String, u64>) {
+    app.requests.take();
+    let reply = app.send(method, path, body.as_ref()).await;
+    (reply.status, app.requests.take())
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+#[tokio::test]
+async fn entra_user_requests_cost_a_constant_small_number_of_dynamodb_requests() {
+    // Arrange
+    let app = spawn_app().await;
+    let manager = app
+        .create_user(&entra_user("boss@contoso.com", "ext-boss"))
+        .await;
+    let patch = |ops: serde_json::Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let ext = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef";
+
+    // Act + Assert, one request shape at a time.
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            enc(r#"externalId eq "7d420df3-9995-4831-a406-ecf8166f5f6a""#)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 1)])),
+        "Test Connection probe"
+    );
+
+    let (status, c) = cost(
+        &app,
+        "POST",
+        "/Users",
+        Some(entra_user("adele@contoso.com", ext)),
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (201, counts(&[("TransactWriteItems", 1)])),
+        "create"
+    );
+    let id = app
+        .get(&format!(
+            "/Users?filter={}",
+            enc(&format!(r#"externalId eq "{ext}""#))
+        ))
+        .await
+        .body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            enc(&format!(r#"externalId eq "{ext}""#))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 2)])),
+        "match on externalId"
+    );
+
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            enc(r#"userName eq "ADELE@contoso.com""#)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 2)])),
+        "match on userName"
+    );
+
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Users?filter={}",
+            enc(r#"emails[type eq "work"].value eq "adele@contoso.com""#)
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("BatchGetItem", 1), ("Query", 1)])),
+        "match on work email"
+    );
+
+    let (status, c) = cost(&app, "GET", &format!("/Users/{id}"), None).await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 1), ("Query", 1)])),
+        "get by id (with groups)"
+    );
+
+    let replace = patch(json!([{"op": "Replace", "path": "title", "value": "Director"}]));
+    let (status, c) = cost(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(replace.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (
+            200,
+            counts(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "PATCH attributes"
+    );
+
+    let (status, c) = cost(&app, "PATCH", &format!("/Users/{id}"), Some(replace)).await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 1), ("Query", 1)])),
+        "PATCH that changes nothing writes nothing"
+    );
+
+    let disable = patch(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    let (status, c) = cost(&app, "PATCH", &format!("/Users/{id}"), Some(disable)).await;
+    assert_eq!(
+        (status, c),
+        (
+            200,
+            counts(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "disable"
+    );
+
+    let set_manager = patch(
+        json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": manager}]),
+    );
+    let (status, c) = cost(&app, "PATCH", &format!("/Users/{id}"), Some(set_manager)).await;
+    assert_eq!(
+        (status, c),
+        (
+            200,
+            counts(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "set manager"
+    );
+
+    let (status, c) = cost(&app, "GET", "/Users?startIndex=1&count=5", None).await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 1), ("Query", 1)])),
+        "first page"
+    );
+
+    let (status, c) = cost(&app, "DELETE", &format!("/Users/{id}"), None).await;
+    assert_eq!(
+        (status, c),
+        (
+            204,
+            counts(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "hard delete"
+    );
+}
