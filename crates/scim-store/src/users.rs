@@ -79,11 +79,40 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<ResourceId>, StoreError>;
+    /// Users by id, skipping missing ones, in id order (strongly consistent).
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<StoredUser>, StoreError>;
+    /// Users changed since their last [`UserStore::clear_dirty`], in id order,
+    /// after `after`: what an incremental Members sync must look at.
+    async fn dirty(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<DirtyUser>, Option<ResourceId>), StoreError>;
+    /// Marks a change as synced, unless the user changed again since
+    /// `dirty` was read (then it stays dirty for the next sync).
+    async fn clear_dirty(&self, tenant: &TenantId, dirty: &DirtyUser) -> Result<(), StoreError>;
+}
+
+/// A user changed since the last sync: its version at that change, and
+/// whether the change was a deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyUser {
+    pub id: ResourceId,
+    pub version: u64,
+    pub deleted: bool,
 }
 
 const USER: &str = "USER";
 const USER_NAME: &str = "USERNAME";
 const USER_EXT: &str = "USEREXT";
+/// The dirty set: one item per user changed since the last sync, written in
+/// the same transaction as the change, so no change can be missed.
+const DIRTY: &str = "DIRTY";
 /// Tenant counter of users (on the stats item).
 const USERS_COUNTER: &str = "users";
 
@@ -134,6 +163,14 @@ impl DynamoUserStore {
         })?;
         let meta = dynamo::read_meta(item)?;
         Ok(StoredUser { id, meta, user })
+    }
+
+    /// Marks the user changed (at `version`) for the Members sync.
+    fn dirty_item(tenant: &TenantId, id: &ResourceId, version: u64, deleted: bool) -> Item {
+        let mut item = key(pk(tenant, DIRTY), id.as_str());
+        item.insert("version".into(), dynamo::n(version));
+        item.insert("deleted".into(), AttributeValue::Bool(deleted));
+        item
     }
 
     fn email_item(tenant: &TenantId, email_key: &str, id: &ResourceId) -> Item {
@@ -204,6 +241,7 @@ impl UserStore for DynamoUserStore {
         for e in &u.email_keys {
             items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
+        items.push(t.put(Self::dirty_item(tenant, &stored.id, 1, false), None)?);
         items.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
@@ -298,6 +336,10 @@ impl UserStore for DynamoUserStore {
         for e in &u.email_keys {
             items.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
+        items.push(t.put(
+            Self::dirty_item(tenant, &current.id, current.meta.version + 1, true),
+            None,
+        )?);
         items.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(()),
@@ -397,5 +439,76 @@ impl UserStore for DynamoUserStore {
             .collect();
         found.sort();
         Ok(found)
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<StoredUser>, StoreError> {
+        let mut unique: Vec<&ResourceId> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let keys = unique
+            .into_iter()
+            .map(|id| Self::user_key(tenant, id))
+            .collect();
+        let t = &self.table;
+        let mut users = dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .map(Self::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(users)
+    }
+
+    async fn dirty(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<DirtyUser>, Option<ResourceId>), StoreError> {
+        let (items, next) = self
+            .table
+            .page(pk(tenant, DIRTY), after.map(ResourceId::as_str), limit)
+            .await?;
+        let dirty = items
+            .iter()
+            .map(|item| {
+                Ok(DirtyUser {
+                    id: dynamo::read_id(item)?,
+                    version: dynamo::get_u64(item, "version")?,
+                    deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((dirty, next.and_then(|n| ResourceId::parse(&n))))
+    }
+
+    async fn clear_dirty(&self, tenant: &TenantId, dirty: &DirtyUser) -> Result<(), StoreError> {
+        let result = self
+            .table
+            .client
+            .delete_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(pk(tenant, DIRTY), dirty.id.as_str())))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", dynamo::n(dirty.version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Changed again since read (or already cleared): keep it for the next sync.
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(crate::error::from_sdk(e)),
+        }
     }
 }
