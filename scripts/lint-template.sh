@@ -6,21 +6,17 @@
 #
 #   scripts/lint-template.sh [TEMPLATE]     (default: infra/template.yaml)
 #
-# The tools live in a throwaway venv outside the project (.venv is only for
-# the emulator): $SCIMSYNC_CFN_VENV, default ${TMPDIR:-/tmp}/scimsync-cfn-venv.
+# The tools (requirements-lint.txt, pinned) live in their own project-local
+# venv, .venv-lint (.venv is the emulator's), created on first use (~30 s);
+# $SCIMSYNC_LINT_VENV overrides its location.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEMPLATE=${1:-$ROOT/infra/template.yaml}
-VENV=${SCIMSYNC_CFN_VENV:-${TMPDIR:-/tmp}/scimsync-cfn-venv}
-TOOLS=("cfn-lint>=1.58,<2" "aws-sam-translator>=1.115,<2")
+VENV=${SCIMSYNC_LINT_VENV:-$ROOT/.venv-lint}
 REGION=${AWS_REGION:-us-east-1}
 
-if ! [[ -x "$VENV/bin/cfn-lint" ]] || ! "$VENV/bin/python" -c 'import samtranslator' 2>/dev/null; then
-    echo "lint-template: installing ${TOOLS[*]} into $VENV" >&2
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "${TOOLS[@]}" >&2
-fi
+"$ROOT/scripts/pyvenv.sh" "$VENV" "$ROOT/requirements-lint.txt"
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

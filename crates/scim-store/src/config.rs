@@ -61,7 +61,8 @@ pub async fn load_aws_config() -> SdkConfig {
 
 /// AWS configuration for the local emulator at `endpoint` (moto on loopback):
 /// dummy credentials and a fixed region, so nothing on the machine can make
-/// it talk to a real account.
+/// it talk to a real account. Timeouts are generous: the emulator serves one
+/// request at a time, so a busy test run queues requests for seconds.
 pub async fn emulator_aws_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -73,7 +74,12 @@ pub async fn emulator_aws_config(endpoint: &str) -> SdkConfig {
             None,
             "scimsync-emulator",
         ))
-        .timeout_config(timeouts())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
         .load()
         .await
 }

@@ -1,0 +1,332 @@
+//! Cold-start harness: how long a Lambda bootstrap takes from process start
+//! until it first polls the Lambda Runtime API for work.
+//!
+//! ```text
+//! coldstart [--runs N] [--runner "CMD ARGS"] [--env K=V]... NAME=PATH...
+//! ```
+//!
+//! For each run it serves a fake Runtime API on a loopback port, starts the
+//! binary with a clean environment shaped like Lambda's (`AWS_LAMBDA_*`,
+//! dummy credentials from the environment as on Lambda, a region, and the
+//! table/secret names our functions need), and stops the clock when the
+//! binary sends `GET /2018-06-01/runtime/invocation/next`: that is the end of
+//! the function's init phase (Lambda's "Init Duration" measures the same
+//! span, plus loading the package into the execution environment). The child
+//! is then killed; no event is ever delivered and nothing leaves the machine.
+//!
+//! `--runner` prefixes the command, e.g. `qemu-aarch64-static -L /usr/aarch64-linux-gnu`
+//! to run an arm64 bootstrap on x86_64. The first run of each binary is a
+//! warm-up and is not counted (it pays for reading the file into the page
+//! cache, which Lambda pays too but which a loop here would only pay once).
+//!
+//! Prints one line per binary: size, runs, min/median/p90/max init time and
+//! the process's peak RSS when it first polled (`VmHWM`; under a runner that
+//! is the emulator's RSS, not the function's).
+
+use std::io::{ErrorKind, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const NEXT_INVOCATION: &str = "GET /2018-06-01/runtime/invocation/next ";
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_micros(50);
+
+#[derive(Debug)]
+struct Options {
+    runs: usize,
+    runner: Vec<String>,
+    env: Vec<(String, String)>,
+    binaries: Vec<(String, PathBuf)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    init: Duration,
+    peak_rss_kib: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("coldstart: {e}");
+            eprintln!(
+                "usage: coldstart [--runs N] [--runner \"CMD ARGS\"] [--env K=V]... NAME=PATH..."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "{:<18} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "binary", "size KiB", "runs", "min ms", "p50 ms", "p90 ms", "max ms", "RSS MiB"
+    );
+    let mut failed = false;
+    for (name, path) in &options.binaries {
+        match measure(&options, name, path) {
+            Ok(samples) => print_row(name, path, &samples),
+            Err(e) => {
+                eprintln!("coldstart: {name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        runs: 20,
+        runner: Vec::new(),
+        env: Vec::new(),
+        binaries: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                let value = args.next().ok_or("--runs needs a value")?;
+                options.runs = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--runs: not a positive number: {value}"))?;
+            }
+            "--runner" => {
+                let value = args.next().ok_or("--runner needs a value")?;
+                options.runner = value.split_whitespace().map(str::to_owned).collect();
+            }
+            "--env" => {
+                let value = args.next().ok_or("--env needs K=V")?;
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--env: expected K=V, got {value}"))?;
+                options.env.push((k.to_owned(), v.to_owned()));
+            }
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            other => {
+                let (name, path) = other
+                    .split_once('=')
+                    .ok_or_else(|| format!("expected NAME=PATH, got {other}"))?;
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(format!("{name}: no such file {}", path.display()));
+                }
+                options.binaries.push((name.to_owned(), path));
+            }
+        }
+    }
+    if options.binaries.is_empty() {
+        return Err("no binary given".into());
+    }
+    Ok(options)
+}
+
+fn measure(options: &Options, name: &str, path: &Path) -> Result<Vec<Sample>, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("listener: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("listener: {e}"))?
+        .port();
+    let stderr_path =
+        std::env::temp_dir().join(format!("coldstart-{}-{name}.stderr", std::process::id()));
+    // One warm-up run, not counted.
+    let mut samples = Vec::with_capacity(options.runs);
+    for run in 0..=options.runs {
+        let sample = measure_once(options, name, path, &listener, port, &stderr_path)?;
+        if run > 0 {
+            samples.push(sample);
+        }
+    }
+    let _ = std::fs::remove_file(&stderr_path);
+    Ok(samples)
+}
+
+fn measure_once(
+    options: &Options,
+    name: &str,
+    path: &Path,
+    listener: &TcpListener,
+    port: u16,
+    stderr_path: &Path,
+) -> Result<Sample, String> {
+    let stderr = std::fs::File::create(stderr_path).map_err(|e| format!("stderr file: {e}"))?;
+    let (program, args) = match options.runner.split_first() {
+        Some((runner, runner_args)) => {
+            let mut args: Vec<&std::ffi::OsStr> =
+                runner_args.iter().map(std::ffi::OsStr::new).collect();
+            args.push(path.as_os_str());
+            (std::ffi::OsStr::new(runner.as_str()), args)
+        }
+        None => (path.as_os_str(), Vec::new()),
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(lambda_environment(name, port))
+        .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(path.parent().unwrap_or_else(|| Path::new(".")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
+    let result = wait_for_first_poll(&mut child, listener, started, stderr_path);
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn wait_for_first_poll(
+    child: &mut Child,
+    listener: &TcpListener,
+    started: Instant,
+    stderr_path: &Path,
+) -> Result<Sample, String> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let request_line = read_request_line(stream)?;
+                let init = started.elapsed();
+                if !request_line.starts_with(NEXT_INVOCATION) {
+                    return Err(format!(
+                        "first request was {request_line:?}, not {NEXT_INVOCATION:?}"
+                    ));
+                }
+                return Ok(Sample {
+                    init,
+                    peak_rss_kib: peak_rss_kib(child.id()),
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            return Err(format!(
+                "exited ({status}) before polling the Runtime API; its stderr:\n{stderr}"
+            ));
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            return Err(format!(
+                "did not poll the Runtime API within {RUN_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Reads up to the end of the request line (the rest of the request is not
+/// needed: the child is killed right after).
+fn read_request_line(mut stream: TcpStream) -> Result<String, String> {
+    stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(RUN_TIMEOUT)))
+        .map_err(|e| format!("stream: {e}"))?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0_u8; 256];
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("read request: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before a request line".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf);
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The environment Lambda gives a `provided.al2023` function, with dummy
+/// credentials (never used: nothing is invoked) and our functions' settings.
+fn lambda_environment(name: &str, port: u16) -> Vec<(String, String)> {
+    let function = format!("coldstart-{name}");
+    [
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}")),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.clone()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        ),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/01/01/[$LATEST]coldstart".into(),
+        ),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "ASIACOLDSTARTDUMMY".into()),
+        ("AWS_SECRET_ACCESS_KEY", "coldstart-dummy-secret".into()),
+        ("AWS_SESSION_TOKEN", "coldstart-dummy-session".into()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
+        ("LAMBDA_TASK_ROOT", "/var/task".into()),
+        ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
+        ("_HANDLER", "bootstrap".into()),
+        ("LANG", "en_US.UTF-8".into()),
+        ("TZ", ":UTC".into()),
+        ("PATH", "/usr/local/bin:/usr/bin/:/bin".into()),
+        ("RUST_LOG", "info".into()),
+        // What the SAM template sets for our functions.
+        ("DIRECTORY_TABLE", "coldstart-directory".into()),
+        ("MEMBERS_TABLE", "coldstart-members".into()),
+        ("TOKEN_SECRET_PREFIX", "scimsync/coldstart/tenants/".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn print_row(name: &str, path: &Path, samples: &[Sample]) {
+    let mut ms: Vec<f64> = samples
+        .iter()
+        .map(|s| s.init.as_secs_f64() * 1000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        // Nearest-rank percentile.
+        let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+        ms[rank - 1]
+    };
+    let mut rss: Vec<u64> = samples.iter().filter_map(|s| s.peak_rss_kib).collect();
+    rss.sort_unstable();
+    let rss_mib = rss
+        .get(rss.len() / 2)
+        .map_or_else(|| "-".to_owned(), |k| format!("{:.1}", *k as f64 / 1024.0));
+    let size_kib = std::fs::metadata(path).map_or(0, |m| m.len()) / 1024;
+    println!(
+        "{name:<18} {size_kib:>9} {:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {rss_mib:>8}",
+        ms.len(),
+        ms[0],
+        at(0.5),
+        at(0.9),
+        ms[ms.len() - 1],
+    );
+}
