@@ -237,6 +237,15 @@ impl GroupStore for DynamoGroupStore {
         items.push(t.count_delta(tenant, GROUPS_COUNTER, 1)?);
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
+            // A retried attempt failing on our own committed claim: see users.rs.
+            Err(TxFailure::Cancelled(_))
+                if t.claimed_by(pk(tenant, GROUP_NAME), &g.display_name.key())
+                    .await?
+                    .as_deref()
+                    == Some(id) =>
+            {
+                Ok(stored)
+            }
             Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
             Err(TxFailure::Store(e)) => Err(e),
         }

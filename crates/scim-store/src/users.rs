@@ -245,6 +245,17 @@ impl UserStore for DynamoUserStore {
         items.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
+            // The SDK retries a timed-out attempt; if the first attempt had
+            // committed, the retry fails on our own claim. Our id on the claim
+            // means the create happened.
+            Err(TxFailure::Cancelled(_))
+                if t.claimed_by(pk(tenant, USER_NAME), &u.user_name.key())
+                    .await?
+                    .as_deref()
+                    == Some(id) =>
+            {
+                Ok(stored)
+            }
             Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
             Err(TxFailure::Store(e)) => Err(e),
         }
