@@ -73,11 +73,16 @@ pub async fn spawn_app() -> TestApp {
     let config = StoreConfig {
         directory_table: format!("test-directory-{run}"),
         token_secret_prefix: format!("test/{run}/tenants/"),
+        members_table: Some(format!("test-members-{run}")),
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table)
         .await
         .expect("table created in the emulator");
+    let members_table = config.members_table.as_deref().expect("members table name");
+    tables::ensure_table(&dynamodb, &tables::MEMBERS, members_table)
+        .await
+        .expect("members table created in the emulator");
     let requests = RequestCounter::default();
     let stores = Stores::counted(&sdk, &config, requests.clone());
     let tenant = TenantId::parse(&format!("t{}", &run[..12])).expect("valid tenant id");

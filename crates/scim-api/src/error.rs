@@ -45,6 +45,8 @@ impl ApiError {
                 Unique::DisplayName => {
                     "displayName is already in use by another group of this tenant"
                 }
+                // Members are not served by the SCIM API; kept total for safety.
+                Unique::Email => "email is already in use by another member of this tenant",
             }),
             Self::Store(StoreError::NotFound) => {
                 ScimError::not_found("the resource does not exist")

@@ -205,6 +205,7 @@ async fn main() -> Result<()> {
     let config = StoreConfig {
         directory_table: format!("bench-{run}"),
         token_secret_prefix: format!("bench/{run}/"),
+        members_table: None,
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table).await?;

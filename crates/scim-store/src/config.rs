@@ -15,6 +15,10 @@ pub struct StoreConfig {
     /// `TOKEN_SECRET_PREFIX`: a tenant's token digests live in the secret
     /// `<prefix><tenant>`.
     pub token_secret_prefix: String,
+    /// `MEMBERS_TABLE` (optional): the application's Members and the Members
+    /// sync's state. Only the sync function and the CLI need it; without it
+    /// [`crate::Stores`] has no member stores.
+    pub members_table: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +34,39 @@ impl StoreConfig {
                 .filter(|v| !v.is_empty())
                 .ok_or(MissingEnv(name))
         };
+        // Optional (the SCIM functions run without it), so deliberately not
+        // read with `var`, whose names the template drift test requires of them.
+        let optional = |name: &'static str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Ok(Self {
             directory_table: var("DIRECTORY_TABLE")?,
             token_secret_prefix: var("TOKEN_SECRET_PREFIX")?,
+            members_table: optional("MEMBERS_TABLE"),
         })
+    }
+
+    /// The sync function's configuration: the directory and the Members
+    /// table; it never touches tokens.
+    pub fn sync_from_env() -> Result<Self, MissingEnv> {
+        let required = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or(MissingEnv(name))
+        };
+        Ok(Self {
+            directory_table: required("DIRECTORY_TABLE")?,
+            token_secret_prefix: String::new(),
+            members_table: Some(required("MEMBERS_TABLE")?),
+        })
+    }
+
+    /// Every table this configuration names, with its definition.
+    pub fn tables(&self) -> Vec<(&'static crate::tables::TableSpec, &str)> {
+        let mut out = vec![(&crate::tables::DIRECTORY, self.directory_table.as_str())];
+        if let Some(m) = &self.members_table {
+            out.push((&crate::tables::MEMBERS, m.as_str()));
+        }
+        out
     }
 
     /// The names `make run` and `scimsync --local` use.
@@ -41,6 +74,7 @@ impl StoreConfig {
         Self {
             directory_table: "scimsync-directory".into(),
             token_secret_prefix: "scimsync/local/tenants/".into(),
+            members_table: Some("scimsync-members".into()),
         }
     }
 }

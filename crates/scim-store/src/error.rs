@@ -7,6 +7,8 @@ pub enum Unique {
     UserName,
     ExternalId,
     DisplayName,
+    /// A member's email (Members table; unique per tenant, ignoring case).
+    Email,
 }
 
 impl Unique {
@@ -15,6 +17,7 @@ impl Unique {
             Self::UserName => "userName",
             Self::ExternalId => "externalId",
             Self::DisplayName => "displayName",
+            Self::Email => "email",
         }
     }
 }

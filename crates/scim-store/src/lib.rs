@@ -7,6 +7,11 @@
 //! - [`tables`]: the DynamoDB table definitions (mirrored by `infra/template.yaml`).
 //! - [`users`]: [`users::UserStore`] and its DynamoDB implementation.
 //! - [`groups`]: [`groups::GroupStore`]: groups and one item per membership.
+//! - [`members`]: [`members::MemberStore`]: the application's Members and
+//!   their links to SCIM users (Members table).
+//! - [`sync_state`]: [`sync_state::SyncStateStore`]: per-tenant mapping,
+//!   policy, lease, checkpoint and reports of the Members sync; the tenant
+//!   registry (Members table).
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`tokens`]: token minting and verification ([`tokens::TokenStore`]).
 //! - [`error`]: the `StoreError` callers branch on.
@@ -17,7 +22,9 @@ pub mod config;
 mod dynamo;
 pub mod error;
 pub mod groups;
+pub mod members;
 pub mod metrics;
+pub mod sync_state;
 pub mod tables;
 pub mod tokens;
 pub mod users;
@@ -33,6 +40,9 @@ pub struct Stores {
     pub users: Arc<users::DynamoUserStore>,
     pub groups: Arc<groups::DynamoGroupStore>,
     pub tokens: Arc<tokens::SecretsManagerTokenStore>,
+    /// Members and sync state: present when `StoreConfig::members_table` is.
+    pub members: Option<Arc<members::DynamoMemberStore>>,
+    pub sync_state: Option<Arc<sync_state::DynamoSyncState>>,
 }
 
 impl Stores {
@@ -60,6 +70,24 @@ impl Stores {
         )
     }
 
+    /// The Members and sync-state stores, which exist only when the
+    /// configuration names a Members table (`MEMBERS_TABLE`).
+    #[allow(clippy::type_complexity)]
+    pub fn sync_stores(
+        &self,
+    ) -> Result<
+        (
+            Arc<dyn members::MemberStore>,
+            Arc<dyn sync_state::SyncStateStore>,
+        ),
+        config::MissingEnv,
+    > {
+        match (&self.members, &self.sync_state) {
+            (Some(m), Some(s)) => Ok((m.clone(), s.clone())),
+            _ => Err(config::MissingEnv("MEMBERS_TABLE")),
+        }
+    }
+
     fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
@@ -71,9 +99,17 @@ impl Stores {
                 &config.directory_table,
             )),
             groups: Arc::new(groups::DynamoGroupStore::new(
-                dynamodb,
+                dynamodb.clone(),
                 &config.directory_table,
             )),
+            members: config
+                .members_table
+                .as_ref()
+                .map(|t| Arc::new(members::DynamoMemberStore::new(dynamodb.clone(), t))),
+            sync_state: config
+                .members_table
+                .as_ref()
+                .map(|t| Arc::new(sync_state::DynamoSyncState::new(dynamodb.clone(), t))),
             tokens: Arc::new(tokens::SecretsManagerTokenStore::new(
                 secrets,
                 &config.token_secret_prefix,

@@ -70,8 +70,24 @@ pub const DIRECTORY: TableSpec = TableSpec {
     global_secondary_indexes: &[],
 };
 
+/// The application's Members, their links to SCIM users, and the Members
+/// sync's state (mapping, lease, checkpoint, reports). Item layout in
+/// [`crate::members`] and [`crate::sync_state`].
+pub const MEMBERS: TableSpec = TableSpec {
+    logical_id: "MembersTable",
+    hash_key: KeyAttr {
+        name: PK,
+        attr_type: "S",
+    },
+    range_key: Some(KeyAttr {
+        name: SK,
+        attr_type: "S",
+    }),
+    global_secondary_indexes: &[],
+};
+
 /// Every table the stack defines.
-pub const ALL: &[TableSpec] = &[DIRECTORY];
+pub const ALL: &[TableSpec] = &[DIRECTORY, MEMBERS];
 
 /// Creates `spec` as table `name` (on-demand billing) unless it exists, and
 /// waits until it is active. Used by the local stack and the tests; deployed

@@ -318,6 +318,10 @@ impl UserStore for DynamoUserStore {
         {
             items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
+        items.push(t.put(
+            Self::dirty_item(tenant, &stored.id, stored.meta.version, false),
+            None,
+        )?);
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(stored),
             Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {

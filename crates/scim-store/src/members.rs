@@ -1,0 +1,750 @@
+//! The application's Members: the [`MemberStore`] capability and its DynamoDB
+//! implementation (the Members table, [`crate::tables::MEMBERS`]).
+//!
+//! A member is managed by the app (created in the product, never touched by
+//! the sync) or by provisioning (created, updated and deactivated by the
+//! Members sync from a SCIM user). Every member write is one
+//! `TransactWriteItems` that puts the member item together with its email
+//! claim and, for provisioned members, its link to the SCIM user, so a sync
+//! interrupted at any point never leaves a half-written member and a rerun
+//! cannot create a second one.
+//!
+//! # Item layout (Members table, `pk`/`sk`)
+//!
+//! | item         | pk                      | sk                        | attributes |
+//! |--------------|-------------------------|---------------------------|------------|
+//! | member       | `T#<tenant>#MEMBER`     | `<member id>`             | `email`, `displayName`, `status`, `properties` (JSON), `scimUserId`?, `managedBy`, `created`, `updated`, `version`, `pendingManager`? |
+//! | email claim  | `T#<tenant>#MEMAIL`     | `<lowercased email>`      | `id` (member id) |
+//! | link         | `T#<tenant>#MLINK`      | `<SCIM user id>`          | `id` (member id), `how`, `at`, `runId` |
+//! | link record  | `T#<tenant>#LINKLOG`    | `<at>#<SCIM user id>`     | `userId`, `memberId`, `how`, `runId`, `previousManagedBy` |
+//! | manager wait | `T#<tenant>#WAIT`       | `<manager user id>#<report user id>` | `manager`, `report` |
+//!
+//! Provisioned members get the id `m-<SCIM user id>` (deterministic: a rerun
+//! of an interrupted create finds the member it already wrote); app members
+//! get `a-<uuid>`. The link item, not the id, is what ties a member to a SCIM
+//! user: a member linked by email keeps its app id. Link records are never
+//! deleted: every link ever made stays on record. A wait item exists while a
+//! member's `manager` property cannot be resolved yet because the manager's
+//! SCIM user has no member; the sync revisits those when it links members.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use scim_proto::ids::TenantId;
+use serde::{Deserialize, Serialize};
+
+use crate::dynamo::{self, ID, Item, Table, TxFailure, get_opt_s, get_s, key, pk, s};
+use crate::error::{StoreError, Unique};
+
+const MEMBER: &str = "MEMBER";
+const EMAIL: &str = "MEMAIL";
+const LINK: &str = "MLINK";
+const LINK_LOG: &str = "LINKLOG";
+const WAIT: &str = "WAIT";
+
+/// Longest member email or display name accepted from the app.
+pub const MAX_FIELD_LEN: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatus {
+    Active,
+    Deactivated,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "deactivated" => Some(Self::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+/// Who owns a member's lifecycle. The sync never changes an app member
+/// (unless the tenant's link-by-email policy links it, which hands it over to
+/// provisioning and is recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    Provisioning,
+    App,
+}
+
+impl ManagedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::App => "app",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "provisioning" => Some(Self::Provisioning),
+            "app" => Some(Self::App),
+            _ => None,
+        }
+    }
+}
+
+/// A member of the application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub status: MemberStatus,
+    /// Mapped properties (for provisioned members, exactly what the
+    /// tenant's attribute mapping yields).
+    pub properties: BTreeMap<String, serde_json::Value>,
+    /// The SCIM user this member is linked to, if any.
+    pub scim_user_id: Option<String>,
+    pub managed_by: ManagedBy,
+    /// RFC 3339, UTC, milliseconds.
+    pub created: String,
+    pub updated: String,
+    /// Incremented on every write (optimistic concurrency).
+    pub version: u64,
+    /// The SCIM id of a manager that has no member yet: the `manager`
+    /// property is absent until it has one (the sync then fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_manager: Option<String>,
+}
+
+impl Member {
+    /// The email claim key: the email, lowercased.
+    pub fn email_key(&self) -> String {
+        self.email.to_lowercase()
+    }
+}
+
+/// How a member came to be linked to a SCIM user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// The sync created the member for the user.
+    Created,
+    /// An app member with the user's email, linked by the tenant's
+    /// link-by-email policy.
+    Email,
+    /// A provisioned member whose SCIM user was deleted, taken over by a new
+    /// SCIM user with the same email (a returning user).
+    Relinked,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Email => "email",
+            Self::Relinked => "relinked",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "email" => Some(Self::Email),
+            "relinked" => Some(Self::Relinked),
+            _ => None,
+        }
+    }
+}
+
+/// A SCIM user → member link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberLink {
+    pub user_id: String,
+    pub member_id: String,
+    pub how: LinkKind,
+    pub at: String,
+    pub run_id: String,
+}
+
+/// One entry of the permanent record of links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRecord {
+    pub at: String,
+    pub user_id: String,
+    pub member_id: String,
+    pub how: LinkKind,
+    pub run_id: String,
+    /// Who managed the member before the link (`app` for a link by email).
+    pub previous_managed_by: Option<ManagedBy>,
+}
+
+/// A member whose `manager` waits for the manager's member to exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerWait {
+    /// The manager's SCIM user id.
+    pub manager: String,
+    /// The SCIM user id of the member's user (the manager's report).
+    pub report: String,
+}
+
+/// Link change written with a member.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkWrite {
+    /// Link the member to a user (the link must not exist yet); also
+    /// appends a [`LinkRecord`].
+    Add {
+        link: MemberLink,
+        previous_managed_by: Option<ManagedBy>,
+    },
+    /// Remove the user's link (if it points at this member).
+    Remove { user_id: String },
+}
+
+/// One atomic member write: the member's new state and everything that must
+/// change with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberWrite {
+    /// The new state, its `version` already incremented (1 for a create).
+    pub member: Member,
+    /// `None`: create (the member must not exist); `Some(v)`: the stored
+    /// member must still be at version `v`.
+    pub expected_version: Option<u64>,
+    /// Email claim (lowercased) to take: it must be free.
+    pub claim_email: Option<String>,
+    /// Email claim (lowercased) to give up: deleted if this member holds it.
+    pub release_email: Option<String>,
+    pub link: Option<LinkWrite>,
+    pub wait_add: Option<ManagerWait>,
+    pub wait_remove: Option<ManagerWait>,
+}
+
+/// What the Members sync and the app need from storage.
+#[async_trait]
+pub trait MemberStore: Send + Sync + fmt::Debug {
+    /// Up to `limit` members in id order after `after`, and the id to
+    /// continue from if there may be more.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError>;
+    /// Strongly consistent read by id.
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError>;
+    /// Members by id, skipping missing ones, in id order.
+    async fn get_many(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<Member>, StoreError>;
+    /// Creates an app-managed member; `Conflict(Unique::Email)` when a member
+    /// of the tenant already has this email (ignoring case).
+    async fn add_app_member(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        display_name: &str,
+    ) -> Result<Member, StoreError>;
+    /// The member id holding each of `email_keys` (lowercased emails).
+    async fn email_owners(
+        &self,
+        tenant: &TenantId,
+        email_keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError>;
+    /// The links of `user_ids` that exist, by user id.
+    async fn links(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, MemberLink>, StoreError>;
+    /// Up to `limit` links in user-id order after `after`.
+    async fn link_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MemberLink>, Option<String>), StoreError>;
+    /// The record of links made, newest first.
+    async fn link_records(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<LinkRecord>, StoreError>;
+    /// Up to `limit` manager waits after `after` (an opaque cursor).
+    async fn waits(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ManagerWait>, Option<String>), StoreError>;
+    /// Writes a member and its claim/link/wait changes in one transaction.
+    /// `Conflict(Unique::Email)` when the email claim is taken;
+    /// `VersionMismatch` when the member (or the link) changed since read.
+    async fn write(&self, tenant: &TenantId, write: &MemberWrite) -> Result<(), StoreError>;
+}
+
+/// The DynamoDB implementation.
+#[derive(Debug, Clone)]
+pub struct DynamoMemberStore {
+    table: Table,
+}
+
+impl DynamoMemberStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            table: Table {
+                client,
+                name: table.into(),
+            },
+        }
+    }
+
+    fn member_key(tenant: &TenantId, id: &str) -> Item {
+        key(pk(tenant, MEMBER), id)
+    }
+
+    fn email_key(tenant: &TenantId, email_key: &str) -> Item {
+        key(pk(tenant, EMAIL), email_key)
+    }
+
+    fn link_key(tenant: &TenantId, user_id: &str) -> Item {
+        key(pk(tenant, LINK), user_id)
+    }
+
+    fn wait_key(tenant: &TenantId, wait: &ManagerWait) -> Item {
+        key(
+            pk(tenant, WAIT),
+            format!("{}#{}", wait.manager, wait.report),
+        )
+    }
+
+    fn to_item(tenant: &TenantId, m: &Member) -> Result<Item, StoreError> {
+        let mut item = Self::member_key(tenant, &m.id);
+        item.insert("email".into(), s(m.email.as_str()));
+        item.insert("displayName".into(), s(m.display_name.as_str()));
+        item.insert("status".into(), s(m.status.as_str()));
+        let props = serde_json::to_string(&m.properties).map_err(StoreError::internal)?;
+        item.insert("properties".into(), s(props));
+        if let Some(u) = &m.scim_user_id {
+            item.insert("scimUserId".into(), s(u.as_str()));
+        }
+        item.insert("managedBy".into(), s(m.managed_by.as_str()));
+        item.insert("created".into(), s(m.created.as_str()));
+        item.insert("updated".into(), s(m.updated.as_str()));
+        item.insert("version".into(), dynamo::n(m.version));
+        if let Some(p) = &m.pending_manager {
+            item.insert("pendingManager".into(), s(p.as_str()));
+        }
+        Ok(item)
+    }
+
+    fn from_item(item: &Item) -> Result<Member, StoreError> {
+        let bad = |what: &str| StoreError::Internal(format!("stored member has a bad {what}"));
+        Ok(Member {
+            id: get_s(item, crate::tables::SK)?.to_owned(),
+            email: get_s(item, "email")?.to_owned(),
+            display_name: get_s(item, "displayName")?.to_owned(),
+            status: MemberStatus::parse(get_s(item, "status")?).ok_or_else(|| bad("status"))?,
+            properties: serde_json::from_str(get_s(item, "properties")?)
+                .map_err(|_| bad("properties"))?,
+            scim_user_id: get_opt_s(item, "scimUserId").map(str::to_owned),
+            managed_by: ManagedBy::parse(get_s(item, "managedBy")?)
+                .ok_or_else(|| bad("managedBy"))?,
+            created: get_s(item, "created")?.to_owned(),
+            updated: get_s(item, "updated")?.to_owned(),
+            version: dynamo::get_u64(item, "version")?,
+            pending_manager: get_opt_s(item, "pendingManager").map(str::to_owned),
+        })
+    }
+
+    fn link_from_item(item: &Item) -> Result<MemberLink, StoreError> {
+        Ok(MemberLink {
+            user_id: get_s(item, crate::tables::SK)?.to_owned(),
+            member_id: get_s(item, ID)?.to_owned(),
+            how: LinkKind::parse(get_s(item, "how")?)
+                .ok_or_else(|| StoreError::Internal("stored link has a bad kind".into()))?,
+            at: get_s(item, "at")?.to_owned(),
+            run_id: get_s(item, "runId")?.to_owned(),
+        })
+    }
+
+    /// Put that succeeds when the item is absent or already points at `owner`.
+    fn put_owned_by(
+        &self,
+        item: Item,
+        owner: &str,
+        must_be_new: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table.name)
+            .set_item(Some(item));
+        put = if must_be_new {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("attribute_not_exists(pk) OR #id = :id")
+                .expression_attribute_names("#id", ID)
+                .expression_attribute_values(":id", s(owner))
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(StoreError::internal)?)
+            .build())
+    }
+
+    /// Delete that succeeds when the item is absent or points at `owner`.
+    fn delete_owned_by(&self, key: Item, owner: &str) -> Result<TransactWriteItem, StoreError> {
+        let del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(key))
+            .condition_expression("attribute_not_exists(pk) OR #id = :id")
+            .expression_attribute_names("#id", ID)
+            .expression_attribute_values(":id", s(owner))
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+}
+
+/// Checks an app member's email and name (callers should check first, for
+/// a clean message: [`MemberStore::add_app_member`] reports a failure as
+/// `Internal`).
+pub fn validate_app_member(email: &str, display_name: &str) -> Result<(), String> {
+    let valid =
+        |v: &str| !v.is_empty() && v.len() <= MAX_FIELD_LEN && !v.chars().any(char::is_control);
+    if valid(email) && email.contains('@') && valid(display_name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a member needs an email (with '@') and a name, each 1-{MAX_FIELD_LEN} printable characters"
+        ))
+    }
+}
+
+/// Clamp for page sizes (DynamoDB reads at most 1 MB per query anyway).
+fn page_limit(limit: usize) -> usize {
+    limit.clamp(1, 1000)
+}
+
+#[async_trait]
+impl MemberStore for DynamoMemberStore {
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError> {
+        let (items, next) = self
+            .table
+            .page(pk(tenant, MEMBER), after, page_limit(limit))
+            .await?;
+        let members = items
+            .iter()
+            .map(Self::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((members, next))
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<Member>, StoreError> {
+        self.table
+            .get(Self::member_key(tenant, id))
+            .await?
+            .map(|item| Self::from_item(&item))
+            .transpose()
+    }
+
+    async fn get_many(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<Member>, StoreError> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = unique
+            .into_iter()
+            .map(|id| Self::member_key(tenant, id))
+            .collect();
+        let t = &self.table;
+        let mut members = dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .map(Self::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(members)
+    }
+
+    async fn add_app_member(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        display_name: &str,
+    ) -> Result<Member, StoreError> {
+        let (email, display_name) = (email.trim(), display_name.trim());
+        validate_app_member(email, display_name).map_err(StoreError::Internal)?;
+        let now = scim_proto::resource::format_time(dynamo::now());
+        let member = Member {
+            id: format!("a-{}", uuid::Uuid::new_v4().simple()),
+            email: email.to_owned(),
+            display_name: display_name.to_owned(),
+            status: MemberStatus::Active,
+            properties: BTreeMap::new(),
+            scim_user_id: None,
+            managed_by: ManagedBy::App,
+            created: now.clone(),
+            updated: now,
+            version: 1,
+            pending_manager: None,
+        };
+        self.write(
+            tenant,
+            &MemberWrite {
+                claim_email: Some(member.email_key()),
+                member: member.clone(),
+                expected_version: None,
+                release_email: None,
+                link: None,
+                wait_add: None,
+                wait_remove: None,
+            },
+        )
+        .await?;
+        Ok(member)
+    }
+
+    async fn email_owners(
+        &self,
+        tenant: &TenantId,
+        email_keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut unique: Vec<&String> = email_keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = unique
+            .into_iter()
+            .map(|e| Self::email_key(tenant, e))
+            .collect();
+        let t = &self.table;
+        dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .map(|item| {
+                Ok((
+                    get_s(item, crate::tables::SK)?.to_owned(),
+                    get_s(item, ID)?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    async fn links(
+        &self,
+        tenant: &TenantId,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, MemberLink>, StoreError> {
+        let mut unique: Vec<&String> = user_ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = unique
+            .into_iter()
+            .map(|u| Self::link_key(tenant, u))
+            .collect();
+        let t = &self.table;
+        dynamo::batch_get(&t.client, &t.name, keys)
+            .await?
+            .iter()
+            .map(|item| Self::link_from_item(item).map(|l| (l.user_id.clone(), l)))
+            .collect()
+    }
+
+    async fn link_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MemberLink>, Option<String>), StoreError> {
+        let (items, next) = self
+            .table
+            .page(pk(tenant, LINK), after, page_limit(limit))
+            .await?;
+        let links = items
+            .iter()
+            .map(Self::link_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((links, next))
+    }
+
+    async fn link_records(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<LinkRecord>, StoreError> {
+        let out = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk(tenant, LINK_LOG)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(page_limit(limit)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(crate::error::from_sdk)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                Ok(LinkRecord {
+                    at: get_s(item, "at")?.to_owned(),
+                    user_id: get_s(item, "userId")?.to_owned(),
+                    member_id: get_s(item, "memberId")?.to_owned(),
+                    how: LinkKind::parse(get_s(item, "how")?).ok_or_else(|| {
+                        StoreError::Internal("stored link record has a bad kind".into())
+                    })?,
+                    run_id: get_s(item, "runId")?.to_owned(),
+                    previous_managed_by: get_opt_s(item, "previousManagedBy")
+                        .and_then(ManagedBy::parse),
+                })
+            })
+            .collect()
+    }
+
+    async fn waits(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ManagerWait>, Option<String>), StoreError> {
+        let (items, next) = self
+            .table
+            .page(pk(tenant, WAIT), after, page_limit(limit))
+            .await?;
+        let waits = items
+            .iter()
+            .map(|item| {
+                Ok(ManagerWait {
+                    manager: get_s(item, "manager")?.to_owned(),
+                    report: get_s(item, "report")?.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((waits, next))
+    }
+
+    async fn write(&self, tenant: &TenantId, w: &MemberWrite) -> Result<(), StoreError> {
+        let t = &self.table;
+        let m = &w.member;
+        let mut items = vec![match w.expected_version {
+            None => t.put(Self::to_item(tenant, m)?, Some("attribute_not_exists(pk)"))?,
+            Some(v) => t.put_versioned(Self::to_item(tenant, m)?, v)?,
+        }];
+        let mut claim_index = None;
+        if let Some(old) = &w.release_email
+            && w.claim_email.as_ref() != Some(old)
+        {
+            items.push(self.delete_owned_by(Self::email_key(tenant, old), &m.id)?);
+        }
+        if let Some(new) = &w.claim_email {
+            let mut claim = Self::email_key(tenant, new);
+            claim.insert(ID.into(), s(m.id.as_str()));
+            claim_index = Some(items.len());
+            items.push(self.put_owned_by(claim, &m.id, false)?);
+        }
+        match &w.link {
+            Some(LinkWrite::Add {
+                link,
+                previous_managed_by,
+            }) => {
+                let mut item = Self::link_key(tenant, &link.user_id);
+                item.insert(ID.into(), s(link.member_id.as_str()));
+                item.insert("how".into(), s(link.how.as_str()));
+                item.insert("at".into(), s(link.at.as_str()));
+                item.insert("runId".into(), s(link.run_id.as_str()));
+                items.push(self.put_owned_by(item, &link.member_id, true)?);
+                let mut record = key(
+                    pk(tenant, LINK_LOG),
+                    format!("{}#{}", link.at, link.user_id),
+                );
+                record.insert("at".into(), s(link.at.as_str()));
+                record.insert("userId".into(), s(link.user_id.as_str()));
+                record.insert("memberId".into(), s(link.member_id.as_str()));
+                record.insert("how".into(), s(link.how.as_str()));
+                record.insert("runId".into(), s(link.run_id.as_str()));
+                if let Some(p) = previous_managed_by {
+                    record.insert("previousManagedBy".into(), s(p.as_str()));
+                }
+                items.push(t.put(record, None)?);
+            }
+            Some(LinkWrite::Remove { user_id }) => {
+                items.push(self.delete_owned_by(Self::link_key(tenant, user_id), &m.id)?);
+            }
+            None => {}
+        }
+        if let Some(wait) = &w.wait_remove
+            && w.wait_add.as_ref() != Some(wait)
+        {
+            items.push(t.delete(Self::wait_key(tenant, wait), None)?);
+        }
+        if let Some(wait) = &w.wait_add {
+            let mut item = Self::wait_key(tenant, wait);
+            item.insert("manager".into(), s(wait.manager.as_str()));
+            item.insert("report".into(), s(wait.report.as_str()));
+            items.push(t.put(item, None)?);
+        }
+        match dynamo::transact(&t.client, items).await {
+            Ok(()) => Ok(()),
+            // The SDK retries a timed-out attempt; if that attempt had
+            // committed, the retry fails on its own conditions. The member
+            // stored exactly as written (`updated` included) means it did.
+            Err(TxFailure::Cancelled(_)) if self.get(tenant, &m.id).await?.as_ref() == Some(m) => {
+                Ok(())
+            }
+            Err(TxFailure::Cancelled(reasons))
+                if claim_index.is_some_and(|i| TxFailure::condition_failed(&reasons, i)) =>
+            {
+                Err(StoreError::Conflict(Unique::Email))
+            }
+            Err(TxFailure::Cancelled(_)) => Err(StoreError::VersionMismatch),
+            Err(TxFailure::Store(e)) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_json_uses_the_documented_names_and_values() {
+        let m = Member {
+            id: "m-1".into(),
+            email: "a@b.c".into(),
+            display_name: "A".into(),
+            status: MemberStatus::Deactivated,
+            properties: BTreeMap::from([("city".into(), serde_json::json!("Oslo"))]),
+            scim_user_id: Some("1".into()),
+            managed_by: ManagedBy::Provisioning,
+            created: "2026-01-01T00:00:00.000Z".into(),
+            updated: "2026-01-01T00:00:00.000Z".into(),
+            version: 2,
+            pending_manager: None,
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["displayName"], "A");
+        assert_eq!(v["status"], "deactivated");
+        assert_eq!(v["managedBy"], "provisioning");
+        assert_eq!(v["scimUserId"], "1");
+        assert_eq!(v["properties"]["city"], "Oslo");
+        assert!(v.get("pendingManager").is_none());
+    }
+}

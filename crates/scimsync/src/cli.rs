@@ -1,0 +1,131 @@
+//! Command-line grammar. The forms are fixed (scripts rely on them):
+//! see the README's command table.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use clap::{Args, Parser, Subcommand};
+use scim_proto::ids::TenantId;
+
+#[derive(Debug, Parser)]
+#[command(name = "scimsync", version, about = "scimsync admin and developer CLI")]
+pub struct Cli {
+    /// Use the local stack of `make run` (emulator on 127.0.0.1:$EMULATOR_PORT).
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the SCIM API over HTTP (local development and tests).
+    Serve {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, env = "PORT", default_value_t = 8080)]
+        port: u16,
+        /// Address to bind; loopback unless you mean to expose it.
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        bind: IpAddr,
+        /// Activate this tenant before serving and print its tenant URL and
+        /// token. `SCIM_TOKEN` chooses the token instead of a random one.
+        #[arg(long)]
+        bootstrap_tenant: Option<TenantId>,
+    },
+    /// Tenants: provisioning activation and API tokens.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// The tenant's attribute mapping (SCIM attribute → member property).
+    Mapping {
+        #[command(subcommand)]
+        command: MappingCommand,
+    },
+    /// Synchronize provisioned users into Members (`sync history`: past runs).
+    Sync(SyncArgs),
+    /// The application's Members.
+    Members {
+        #[command(subcommand)]
+        command: MembersCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TenantArg {
+    /// The tenant (customer account) id.
+    #[arg(long)]
+    pub tenant: TenantId,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Activate user provisioning: issue the tenant's API token (shown once;
+    /// re-activation revokes earlier tokens).
+    Activate(TenantArg),
+    /// Issue an additional token; earlier ones stay valid (up to 5) until the
+    /// tenant is re-activated.
+    RotateToken(TenantArg),
+    /// Whether provisioning is active, its tokens, and directory counts.
+    Status(TenantArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingCommand {
+    /// Print the mapping, one `PATH=PROPERTY` per line.
+    Show(TenantArg),
+    /// Replace the mapping, e.g. `'addresses[type eq "work"].locality=city'`.
+    Set {
+        #[arg(long)]
+        tenant: TenantId,
+        /// `SCIM_PATH=PROPERTY` assignments, in order.
+        #[arg(required = true, value_name = "PATH=PROPERTY")]
+        entries: Vec<String>,
+    },
+    /// Restore the default mapping.
+    Reset(TenantArg),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    #[arg(long, required = true)]
+    pub tenant: Option<TenantId>,
+    /// Preview: report what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Full reconciliation instead of only what changed since the last sync.
+    #[arg(long)]
+    pub full: bool,
+    /// Run the sync in the deployed sync function instead of in-process.
+    #[arg(long, conflicts_with = "local")]
+    pub invoke: bool,
+    /// Name of the deployed sync function (stack output SyncFunctionName).
+    #[arg(long, env = "SYNC_FUNCTION_NAME", requires = "invoke")]
+    pub function: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Past sync runs of the tenant, newest first.
+    History(TenantArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// List the tenant's members.
+    List(TenantArg),
+    /// Add an app-managed member (never touched by the sync).
+    Add {
+        #[arg(long)]
+        tenant: TenantId,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}

@@ -1,0 +1,236 @@
+//! The sync function's event handling, apart from the Lambda wiring so that
+//! it is testable with the payloads in `events/`.
+//!
+//! Two kinds of event arrive:
+//! - the EventBridge schedule (`{"scheduled": true}` as the rule's input, or a
+//!   raw `aws.events` event): fan out one asynchronous invocation per tenant
+//!   with provisioning active, so tenants are synced in parallel and one
+//!   tenant's failure or size never delays another;
+//! - an on-demand invocation `{"tenant": "...", "dryRun": bool, "full": bool}`
+//!   (the "Synchronize" button, `scimsync sync --invoke`, or the fan-out):
+//!   sync that tenant and return the report. A sync that reaches the time
+//!   budget checkpoints and re-invokes the function to continue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use member_sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
+use scim_proto::ids::TenantId;
+use scim_store::StoreError;
+use scim_store::sync_state::SyncStateStore;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Time kept back from the Lambda deadline to checkpoint, store the report
+/// and hand over to the next invocation.
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(60);
+
+/// An on-demand sync request.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequest {
+    pub tenant: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// What the function was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// The daily schedule: sync every active tenant.
+    Scheduled,
+    Sync(SyncRequest),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unrecognised event: {0}")]
+    BadEvent(String),
+    #[error("sync failed: {0}")]
+    Sync(SyncError),
+    #[error("could not invoke the sync function: {0}")]
+    Invoke(String),
+}
+
+impl From<SyncError> for HandlerError {
+    fn from(e: SyncError) -> Self {
+        Self::Sync(e)
+    }
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(e: StoreError) -> Self {
+        Self::Sync(SyncError::Store(e))
+    }
+}
+
+/// Reads an event: the schedule (our rule's input or a raw EventBridge
+/// event) or an on-demand request.
+pub fn parse_event(event: &Value) -> Result<Command, HandlerError> {
+    let scheduled = event.get("scheduled").and_then(Value::as_bool) == Some(true)
+        || event.get("source").and_then(Value::as_str) == Some("aws.events");
+    if scheduled {
+        return Ok(Command::Scheduled);
+    }
+    let request: SyncRequest = serde_json::from_value(event.clone()).map_err(|e| {
+        HandlerError::BadEvent(format!(
+            "expected {{\"tenant\": ..., \"dryRun\": ...}}: {e}"
+        ))
+    })?;
+    TenantId::parse(&request.tenant).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+    Ok(Command::Sync(request))
+}
+
+/// Asynchronous invocation of this function (self-continuation, fan-out).
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    async fn invoke_async(&self, payload: Value) -> Result<(), String>;
+}
+
+/// The production invoker: `Invoke` with `InvocationType=Event` on this
+/// function (`AWS_LAMBDA_FUNCTION_NAME`).
+#[derive(Debug, Clone)]
+pub struct LambdaInvoker {
+    pub client: aws_sdk_lambda::Client,
+    pub function_name: String,
+}
+
+#[async_trait]
+impl Invoker for LambdaInvoker {
+    async fn invoke_async(&self, payload: Value) -> Result<(), String> {
+        let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+        self.client
+            .invoke()
+            .function_name(&self.function_name)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+/// Everything the handler needs, built once per execution environment.
+pub struct Handler {
+    pub engine: SyncEngine,
+    pub state: Arc<dyn SyncStateStore>,
+    pub invoker: Arc<dyn Invoker>,
+}
+
+impl Handler {
+    /// Handles one event; `remaining` is the time left before the Lambda
+    /// deadline.
+    pub async fn handle(&self, event: &Value, remaining: Duration) -> Result<Value, HandlerError> {
+        match parse_event(event)? {
+            Command::Scheduled => {
+                let tenants = self.state.tenants().await?;
+                for tenant in &tenants {
+                    self.invoker
+                        .invoke_async(json!({"tenant": tenant.as_str()}))
+                        .await
+                        .map_err(HandlerError::Invoke)?;
+                }
+                tracing::info!(tenants = tenants.len(), "scheduled sync fanned out");
+                Ok(json!({"scheduled": tenants.len()}))
+            }
+            Command::Sync(request) => {
+                let report = self.sync(&request, remaining).await?;
+                Ok(serde_json::to_value(&report).unwrap_or_default())
+            }
+        }
+    }
+
+    async fn sync(
+        &self,
+        request: &SyncRequest,
+        remaining: Duration,
+    ) -> Result<SyncReport, HandlerError> {
+        let tenant =
+            TenantId::parse(&request.tenant).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+        let budget = remaining.saturating_sub(SAFETY_MARGIN);
+        let options = SyncOptions {
+            dry_run: request.dry_run,
+            full: request.full,
+            deadline: Some(tokio::time::Instant::now() + budget),
+        };
+        let report = match self.engine.sync(&tenant, options).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(event = "sync_failed", tenant = %tenant, error = %e, "sync failed");
+                return Err(e.into());
+            }
+        };
+        if !report.complete && !request.dry_run {
+            // Out of time: the engine checkpointed; carry on in a fresh
+            // invocation with a full 15 minutes. `full` is not repeated: the
+            // checkpoint remembers what kind of run it belongs to.
+            self.invoker
+                .invoke_async(json!({"tenant": tenant.as_str()}))
+                .await
+                .map_err(HandlerError::Invoke)?;
+        }
+        tracing::info!(
+            event = "sync_finished",
+            tenant = %tenant,
+            complete = report.complete,
+            created = report.counts.created,
+            updated = report.counts.updated,
+            deactivated = report.counts.deactivated,
+            reactivated = report.counts.reactivated,
+            failed = report.counts.failed,
+            "sync finished"
+        );
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_eventbridge_schedule_event_is_a_scheduled_run() {
+        assert_eq!(
+            parse_event(&fixture("sync-schedule.json")).unwrap(),
+            Command::Scheduled
+        );
+        assert_eq!(
+            parse_event(&json!({"scheduled": true})).unwrap(),
+            Command::Scheduled
+        );
+    }
+
+    #[test]
+    fn the_on_demand_payload_names_the_tenant_and_dry_run() {
+        let cmd = parse_event(&fixture("sync-on-demand.json")).unwrap();
+        assert_eq!(
+            cmd,
+            Command::Sync(SyncRequest {
+                tenant: "default".into(),
+                dry_run: false,
+                full: false
+            })
+        );
+        let cmd = parse_event(&fixture("sync-preview.json")).unwrap();
+        assert!(matches!(
+            cmd,
+            Command::Sync(SyncRequest { dry_run: true, .. })
+        ));
+    }
+
+    #[test]
+    fn events_without_a_valid_tenant_are_rejected() {
+        assert!(parse_event(&json!({})).is_err());
+        assert!(parse_event(&json!({"tenant": "Not A Tenant"})).is_err());
+        assert!(parse_event(&json!({"tenant": 5})).is_err());
+    }
+}

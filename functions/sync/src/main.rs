@@ -1,0 +1,52 @@
+//! Lambda function for the Members sync. Wiring only; see [`handler`].
+
+mod handler;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use member_sync::SyncEngine;
+use scim_store::Stores;
+use scim_store::config::{StoreConfig, load_aws_config};
+use serde_json::Value;
+
+use crate::handler::{Handler, LambdaInvoker};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = StoreConfig::sync_from_env()?;
+    let sdk = load_aws_config().await;
+    let stores = Stores::new(&sdk, &config);
+    let (members, state) = stores.sync_stores()?;
+    let handler = Arc::new(Handler {
+        engine: SyncEngine::new(
+            stores.users.clone(),
+            stores.groups.clone(),
+            members,
+            state.clone(),
+        ),
+        state,
+        invoker: Arc::new(LambdaInvoker {
+            client: aws_sdk_lambda::Client::new(&sdk),
+            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")?,
+        }),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            let remaining = remaining(event.context.deadline);
+            Ok::<_, Error>(handler.handle(&event.payload, remaining).await?)
+        }
+    }))
+    .await
+}
+
+/// Time until the invocation's deadline (milliseconds since the epoch).
+fn remaining(deadline_ms: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline_ms).saturating_sub(now)
+}
