@@ -36,6 +36,9 @@ struct Args {
     /// Members seeded into the large group for the membership-cost run.
     #[arg(long, default_value_t = 100_000)]
     members: usize,
+    /// Provisioned users for the Members-sync run (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    sync_users: usize,
     /// Emulator endpoint (default: $SCIMSYNC_EMULATOR_URL).
     #[arg(long, env = "SCIMSYNC_EMULATOR_URL")]
     emulator: String,
@@ -205,10 +208,12 @@ async fn main() -> Result<()> {
     let config = StoreConfig {
         directory_table: format!("bench-{run}"),
         token_secret_prefix: format!("bench/{run}/"),
-        members_table: None,
+        members_table: Some(format!("bench-members-{run}")),
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table).await?;
+    for (spec, name) in config.tables() {
+        tables::ensure_table(&dynamodb, spec, name).await?;
+    }
     let counter = RequestCounter::default();
     let stores = Stores::counted(&sdk, &config, counter.clone());
     let tenant = TenantId::parse("bench")?;
@@ -220,6 +225,7 @@ async fn main() -> Result<()> {
         .to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/scim/v2", listener.local_addr()?);
+    let stores_for_sync = stores.clone();
     tokio::spawn(host::run_tcp(
         listener,
         app(AppState::from(stores)),
@@ -434,6 +440,16 @@ async fn main() -> Result<()> {
         "\nGET of the {}-member group with members: {status} {}",
         args.members, body["scimType"]
     );
+    if args.sync_users > 0 {
+        sync_bench(
+            &b,
+            &stores_for_sync,
+            &tenant,
+            args.sync_users,
+            args.concurrency,
+        )
+        .await?;
+    }
     if let Some(rss) = peak_rss_mib() {
         println!("\nPeak RSS of the driver + server process: {rss:.0} MiB");
     }
@@ -487,4 +503,106 @@ async fn seed_members(
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// Provisions `n` users straight through the store (the SCIM path is measured
+/// above), then measures a full Members sync, an incremental sync after 1% of
+/// the users changed, and a sync with no changes.
+async fn sync_bench(
+    b: &Bench,
+    stores: &Stores,
+    tenant: &TenantId,
+    n: usize,
+    concurrency: usize,
+) -> Result<()> {
+    use member_sync::{SyncEngine, SyncOptions};
+    use scim_proto::resource::UserResource;
+    use scim_store::users::UserStore;
+
+    let seed_start = Instant::now();
+    let created: Vec<Result<scim_store::users::StoredUser>> = stream::iter(0..n)
+        .map(|i| async move {
+            let body = json!({
+                "userName": format!("sync{i:07}@contoso.com"),
+                "externalId": format!("sync-{i:07}"),
+                "active": true,
+                "displayName": format!("Sync User {i}"),
+                "title": "Engineer",
+                "emails": [{"primary": true, "type": "work", "value": format!("sync{i:07}@contoso.com")}],
+                "addresses": [{"type": "work", "locality": "Paris", "country": "FR"}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"}
+            });
+            Ok(stores.users.create(tenant, UserResource::from_request(body)?).await?)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let users: Vec<_> = created.into_iter().collect::<Result<_>>()?;
+    let seeded = seed_start.elapsed();
+    let (members, state) = stores.sync_stores()?;
+    let engine = SyncEngine::new(stores.users.clone(), stores.groups.clone(), members, state);
+
+    println!(
+        "\n## Members sync: {n} provisioned users (seeded in {:.0} s)\n",
+        seeded.as_secs_f64()
+    );
+    println!(
+        "| run | users examined | created / updated / unchanged | wall s | users/s | DynamoDB requests | requests per user |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let run = |label: &'static str, full: bool| {
+        let engine = &engine;
+        async move {
+            b.counter.take();
+            let t = Instant::now();
+            // Resumed until complete, as successive Lambda invocations would.
+            let mut first = true;
+            let (examined, totals) = loop {
+                let report = engine
+                    .sync(
+                        tenant,
+                        SyncOptions {
+                            dry_run: false,
+                            full: full && first,
+                            deadline: Some(tokio::time::Instant::now() + Duration::from_secs(600)),
+                        },
+                    )
+                    .await?;
+                first = false;
+                let c = &report.counts;
+                if report.complete {
+                    let examined = c.created
+                        + c.updated
+                        + c.unchanged
+                        + c.deactivated
+                        + c.reactivated
+                        + c.linked
+                        + c.failed;
+                    break (examined, (c.created, c.updated, c.unchanged));
+                }
+            };
+            let wall = t.elapsed().as_secs_f64();
+            let requests = b.counter.take_total();
+            println!(
+                "| {label} | {examined} | {} / {} / {} | {wall:.1} | {:.0} | {requests} | {:.2} |",
+                totals.0,
+                totals.1,
+                totals.2,
+                examined as f64 / wall,
+                requests as f64 / examined.max(1) as f64
+            );
+            anyhow::Ok(())
+        }
+    };
+    run("first sync (full)", true).await?;
+    let changed = (n / 100).max(1);
+    for u in users.iter().take(changed) {
+        let mut next = u.user.clone();
+        next.doc.insert("title".into(), json!("Staff Engineer"));
+        let next = UserResource::from_doc(next.doc)?;
+        stores.users.replace(tenant, u, next).await?;
+    }
+    run("incremental, 1% changed", false).await?;
+    run("incremental, nothing changed", false).await?;
+    Ok(())
 }
