@@ -5,6 +5,10 @@
 #   PORT           port of the local SCIM server for `run` (default 8080)
 #   SCIM_TOKEN     read by the scimsync CLI itself; passed through untouched
 #   CARGO          cargo command (default cargo)
+#   BINS           `build`: binaries to build (default: every Binary of infra/template.yaml)
+#   SAM_ARGS       `deploy`: extra `sam deploy` arguments (e.g. --region eu-west-1)
+#   GUIDED         `deploy`: 1 = `sam deploy --guided` (saves infra/samconfig.local.toml)
+#   BENCH_ARGS     `bench`: loadgen arguments (default sizes: --users 300 --members 100000)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -19,8 +23,12 @@ export EMULATOR_PORT
 EMULATOR := scripts/emulator.sh
 WITH_EMULATOR := scripts/with-emulator.sh
 EMULATOR_PIDFILE := target/emulator.pid
+BINS ?=
+SAM_ARGS ?=
+GUIDED ?=
 
-.PHONY: help run test lint fmt check venv emulator emulator-stop clean-venv
+.PHONY: help run test lint lint-template fmt check venv emulator emulator-stop clean-venv \
+	build deploy coldstart bench
 
 help: ## Show this help (default goal)
 	@echo "Usage: make <target> [VAR=value]"
@@ -33,12 +41,15 @@ run: ## Start the emulator on EMULATOR_PORT and serve SCIM locally on PORT (Ctrl
 	$(WITH_EMULATOR) --port $(EMULATOR_PORT) -- \
 		$(CARGO) run -p scimsync -- --local serve --port $(PORT) --bootstrap-tenant default
 
-test: ## Run all workspace tests against a throwaway emulator on a free port (SCIMSYNC_EMULATOR_URL)
+test: lint-template ## Template lint, then all workspace tests against a throwaway emulator on a free port
 	$(WITH_EMULATOR) --port 0 -- $(CARGO) test --workspace --all-targets
 
-lint: ## Check formatting and run clippy with warnings denied
+lint: lint-template ## Lint the SAM template, check formatting, run clippy with warnings denied
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-template: ## SAM-translate infra/template.yaml and cfn-lint it (tools in .venv-lint)
+	scripts/lint-template.sh
 
 fmt: ## Format all crates
 	$(CARGO) fmt --all
@@ -57,3 +68,16 @@ emulator-stop: ## Stop the emulator started by `make emulator`
 
 clean-venv: ## Remove the Python venv (.venv)
 	rm -rf .venv
+
+build: ## Build the arm64 Lambda packages target/lambda/<bin>/bootstrap (cargo-lambda; BINS)
+	scripts/lambda-build.sh $(BINS)
+
+deploy: ## Build, then `sam deploy` the stack (GUIDED=1 asks and saves settings; SAM_ARGS)
+	scripts/deploy.sh $(if $(filter 1,$(GUIDED)),--guided) $(SAM_ARGS)
+
+coldstart: ## Measure init time and package size of each function vs a bare hello (arm64 under qemu + x86-64)
+	scripts/coldstart.sh
+
+bench: ## criterion benchmarks (scim-proto) + loadgen against a throwaway emulator (see BENCHMARKS.md)
+	$(CARGO) bench -p scim-proto --bench proto
+	$(WITH_EMULATOR) --port 0 -- $(CARGO) run --release -p scim-bench --bin loadgen -- $(BENCH_ARGS)

@@ -9,5 +9,7 @@ mod groups_lifecycle;
 mod helpers;
 mod lambda_events;
 mod smoke;
+mod sync;
 mod template_drift;
+mod template_routes;
 mod users_lifecycle;

@@ -15,7 +15,8 @@
 //! is then killed; no event is ever delivered and nothing leaves the machine.
 //!
 //! `--runner` prefixes the command, e.g. `qemu-aarch64-static -L /usr/aarch64-linux-gnu`
-//! to run an arm64 bootstrap on x86_64. The first run of each binary is a
+//! to run an arm64 bootstrap on x86_64. The binaries take turns, so that a
+//! change in the machine's load hits them alike; the first round is a
 //! warm-up and is not counted (it pays for reading the file into the page
 //! cache, which Lambda pays too but which a loop here would only pay once).
 //!
@@ -62,20 +63,17 @@ fn main() -> ExitCode {
         "{:<18} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "binary", "size KiB", "runs", "min ms", "p50 ms", "p90 ms", "max ms", "RSS MiB"
     );
-    let mut failed = false;
-    for (name, path) in &options.binaries {
-        match measure(&options, name, path) {
-            Ok(samples) => print_row(name, path, &samples),
-            Err(e) => {
-                eprintln!("coldstart: {name}: {e}");
-                failed = true;
+    match measure(&options) {
+        Ok(samples) => {
+            for ((name, path), samples) in options.binaries.iter().zip(&samples) {
+                print_row(name, path, samples);
             }
+            ExitCode::SUCCESS
         }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        Err(e) => {
+            eprintln!("coldstart: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -126,7 +124,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     Ok(options)
 }
 
-fn measure(options: &Options, name: &str, path: &Path) -> Result<Vec<Sample>, String> {
+/// Runs every binary `runs` times, round-robin (binary A, B, C, A, B, C, ...)
+/// so that a change in the machine's load affects all of them alike.
+fn measure(options: &Options) -> Result<Vec<Vec<Sample>>, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     listener
         .set_nonblocking(true)
@@ -135,14 +135,16 @@ fn measure(options: &Options, name: &str, path: &Path) -> Result<Vec<Sample>, St
         .local_addr()
         .map_err(|e| format!("listener: {e}"))?
         .port();
-    let stderr_path =
-        std::env::temp_dir().join(format!("coldstart-{}-{name}.stderr", std::process::id()));
-    // One warm-up run, not counted.
-    let mut samples = Vec::with_capacity(options.runs);
+    let stderr_path = std::env::temp_dir().join(format!("coldstart-{}.stderr", std::process::id()));
+    let mut samples = vec![Vec::with_capacity(options.runs); options.binaries.len()];
+    // Run 0 is a warm-up, not counted.
     for run in 0..=options.runs {
-        let sample = measure_once(options, name, path, &listener, port, &stderr_path)?;
-        if run > 0 {
-            samples.push(sample);
+        for ((name, path), samples) in options.binaries.iter().zip(&mut samples) {
+            let sample = measure_once(options, name, path, &listener, port, &stderr_path)
+                .map_err(|e| format!("{name}: {e}"))?;
+            if run > 0 {
+                samples.push(sample);
+            }
         }
     }
     let _ = std::fs::remove_file(&stderr_path);
