@@ -20,7 +20,7 @@ use http_body_util::BodyExt as _;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, UserResource};
 use scim_store::StoreError;
-use scim_store::groups::{GroupStore, StoredGroup};
+use scim_store::groups::{GroupStore, MembershipChange, StoredGroup};
 use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -1362,6 +1362,30 @@ impl GroupStore for LosesVersionRaces {
     }
     async fn groups_of(&self, t: &TenantId, u: &ResourceId) -> Result<Vec<ResourceId>, StoreError> {
         self.inner.groups_of(t, u).await
+    }
+    async fn member_page(
+        &self,
+        t: &TenantId,
+        g: &ResourceId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<ResourceId>, Option<ResourceId>), StoreError> {
+        self.inner.member_page(t, g, after, limit).await
+    }
+    async fn membership_changes(
+        &self,
+        t: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MembershipChange>, bool), StoreError> {
+        self.inner.membership_changes(t, after, limit).await
+    }
+    async fn clear_membership_change(
+        &self,
+        t: &TenantId,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError> {
+        self.inner.clear_membership_change(t, change).await
     }
 }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod lambda_events;
 mod smoke;
 mod sync;
+mod sync_groups;
 mod template_drift;
 mod template_routes;
 mod users_lifecycle;

@@ -700,7 +700,7 @@ fn the_scim_functions_cannot_touch_the_members_table() {
 }
 
 #[test]
-fn the_sync_cannot_read_tokens_nor_write_the_directory_except_its_dirty_markers() {
+fn the_sync_cannot_read_tokens_nor_write_the_directory_except_its_change_markers() {
     // Arrange
     let template = template();
     let logical_id = "SyncFunction";
@@ -717,7 +717,8 @@ fn the_sync_cannot_read_tokens_nor_write_the_directory_except_its_dirty_markers(
         if !statement_targets(&s).iter().any(|t| t == "DirectoryTable") {
             continue;
         }
-        // The directory: reads, and DeleteItem only on T#<tenant>#DIRTY.
+        // The directory: reads, and DeleteItem only on T#<tenant>#DIRTY
+        // and T#<tenant>#GSYNC.
         for action in &s.actions {
             match action.as_str() {
                 "dynamodb:GetItem" | "dynamodb:Query" | "dynamodb:BatchGetItem" => {}
@@ -731,8 +732,8 @@ fn the_sync_cannot_read_tokens_nor_write_the_directory_except_its_dirty_markers(
                     let leading = &s.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
                     assert_eq!(
                         as_list(leading),
-                        vec!["T#*#DIRTY".to_owned()],
-                        "{logical_id}/{}: DeleteItem on the directory only for dirty markers",
+                        vec!["T#*#DIRTY".to_owned(), "T#*#GSYNC".to_owned()],
+                        "{logical_id}/{}: DeleteItem on the directory only for change markers",
                         s.sid
                     );
                 }

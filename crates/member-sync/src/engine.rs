@@ -3,6 +3,11 @@
 //! A run goes through phases, each a sequence of batches of at most
 //! `batch_size` users (100: one `BatchGetItem` per read):
 //!
+//! 0. `memberships`: users whose groups changed with no user write (they
+//!    joined or left a group, or a group of theirs was renamed), recorded by
+//!    the group store as marks. Looked at when the mapping uses `groups` and
+//!    the run is incremental (a full run looks at every user anyway), then
+//!    the marks are cleared;
 //! 1. `users` (full runs only): every user in id order, merged with the
 //!    dirty set (also in id order) so that deleted users are seen and the
 //!    dirty items of the users handled are cleared;
@@ -34,7 +39,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_store::StoreError;
 use scim_store::error::Unique;
-use scim_store::groups::GroupStore;
+use scim_store::groups::{ChangedGroups, GroupStore, MembershipChange};
 use scim_store::members::{LinkWrite, ManagerWait, Member, MemberLink, MemberStore, MemberWrite};
 use scim_store::sync_state::{RunEnd, StoredReport, SyncState, SyncStateStore};
 use scim_store::users::{DirtyUser, StoredUser, UserStore};
@@ -201,8 +206,9 @@ impl SyncEngine {
                     started: now(),
                     full,
                     mapping_version: version,
-                    phase: if full { Phase::Users } else { Phase::Dirty },
+                    phase: Phase::Memberships,
                     cursor: None,
+                    group_progress: None,
                     counts: SyncCounts::default(),
                     errors: Vec::new(),
                     links_made: false,
@@ -244,6 +250,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, SyncError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Phase {
+    Memberships,
     Users,
     Links,
     Dirty,
@@ -260,13 +267,27 @@ struct Checkpoint {
     full: bool,
     mapping_version: u64,
     phase: Phase,
-    /// Last user id (or link user id, or wait key) the phase finished.
+    /// Last user id (or link user id, or wait key, or membership change
+    /// key) the phase finished.
     cursor: Option<String>,
+    /// Inside a renamed group's members: how far the run got.
+    #[serde(default)]
+    group_progress: Option<GroupProgress>,
     counts: SyncCounts,
     errors: Vec<SyncIssue>,
     /// Whether the run linked any member (the `waits` phase is then due).
     links_made: bool,
     invocations: u32,
+}
+
+/// The members of a renamed group looked at so far.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupProgress {
+    /// The group's membership change ([`MembershipChange::key`]).
+    change: String,
+    /// The last member looked at.
+    member: String,
 }
 
 /// What the run knows about a user before reading it.
@@ -365,6 +386,14 @@ impl Run<'_> {
     async fn execute(&mut self) -> Result<bool, SyncError> {
         loop {
             let (finished, next) = match self.cp.phase {
+                Phase::Memberships => (
+                    self.memberships_phase().await?,
+                    if self.cp.full {
+                        Phase::Users
+                    } else {
+                        Phase::Dirty
+                    },
+                ),
                 Phase::Users => (self.users_phase().await?, Phase::Links),
                 Phase::Links => (self.links_phase().await?, Phase::Dirty),
                 Phase::Dirty => (self.dirty_phase().await?, Phase::Waits),
@@ -376,6 +405,7 @@ impl Run<'_> {
             }
             self.cp.phase = next;
             self.cp.cursor = None;
+            self.cp.group_progress = None;
         }
     }
 
@@ -393,6 +423,11 @@ impl Run<'_> {
     /// Ends a batch: saves the checkpoint (renewing the lease).
     async fn batch_done(&mut self, cursor: String) -> Result<(), SyncError> {
         self.cp.cursor = Some(cursor);
+        self.save().await
+    }
+
+    /// Saves the checkpoint as it is (renewing the lease).
+    async fn save(&mut self) -> Result<(), SyncError> {
         self.batches += 1;
         if self.dry_run {
             return Ok(());
@@ -412,6 +447,122 @@ impl Run<'_> {
 
     fn cursor_id(&self) -> Option<ResourceId> {
         self.cp.cursor.as_deref().and_then(ResourceId::parse)
+    }
+
+    /// Users whose groups changed without a user write. Only worth reading
+    /// when `groups` is mapped, and a full run reads every user next anyway;
+    /// the marks are cleared either way (a dry run leaves them).
+    async fn memberships_phase(&mut self) -> Result<bool, SyncError> {
+        let look = self.mapping.has_groups() && !self.cp.full;
+        if self.dry_run && !look {
+            return Ok(true);
+        }
+        let groups = self.e.groups.clone();
+        loop {
+            if self.out_of_time() {
+                return Ok(false);
+            }
+            let (changes, more) = groups
+                .membership_changes(self.tenant, self.cp.cursor.as_deref(), self.n())
+                .await?;
+            let Some(last) = changes.last().map(MembershipChange::key) else {
+                return Ok(true);
+            };
+            let mut users = Vec::new();
+            for change in &changes {
+                match &change.subject {
+                    // Group changes sort first ("G#" < "U#"), each its own batches.
+                    ChangedGroups::OfMembers(group) => {
+                        if look && !self.renamed_group(change, group).await? {
+                            return Ok(false);
+                        }
+                        self.clear_changes(std::slice::from_ref(change)).await?;
+                        self.cp.group_progress = None;
+                        self.batch_done(change.key()).await?;
+                    }
+                    ChangedGroups::OfUser(user) => users.push(Work {
+                        id: user.clone(),
+                        known: Known::Unknown,
+                        dirty: None,
+                    }),
+                }
+            }
+            if !users.is_empty() {
+                if look {
+                    self.process(users).await?;
+                }
+                let handled: Vec<MembershipChange> = changes
+                    .into_iter()
+                    .filter(|c| matches!(c.subject, ChangedGroups::OfUser(_)))
+                    .collect();
+                self.clear_changes(&handled).await?;
+                self.batch_done(last).await?;
+            }
+            if !more {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Looks at every member of a renamed group, a batch at a time;
+    /// `false` when out of time (the checkpoint says how far it got).
+    async fn renamed_group(
+        &mut self,
+        change: &MembershipChange,
+        group: &ResourceId,
+    ) -> Result<bool, SyncError> {
+        let key = change.key();
+        let mut after = self
+            .cp
+            .group_progress
+            .as_ref()
+            .filter(|p| p.change == key)
+            .and_then(|p| ResourceId::parse(&p.member));
+        loop {
+            if self.out_of_time() {
+                return Ok(false);
+            }
+            let (ids, next) = self
+                .e
+                .groups
+                .member_page(self.tenant, group, after.as_ref(), self.n())
+                .await?;
+            let Some(last) = ids.last().cloned() else {
+                return Ok(true);
+            };
+            let work = ids
+                .into_iter()
+                .map(|id| Work {
+                    id,
+                    known: Known::Unknown,
+                    dirty: None,
+                })
+                .collect();
+            self.process(work).await?;
+            self.cp.group_progress = Some(GroupProgress {
+                change: key.clone(),
+                member: last.to_string(),
+            });
+            self.save().await?;
+            after = Some(last);
+            if next.is_none() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Clears handled membership changes (a dry run keeps them).
+    async fn clear_changes(&self, changes: &[MembershipChange]) -> Result<(), SyncError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let (groups, tenant) = (&self.e.groups, self.tenant);
+        stream::iter(changes)
+            .map(|c| groups.clear_membership_change(tenant, c))
+            .buffer_unordered(self.e.parallelism)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 
     async fn users_phase(&mut self) -> Result<bool, SyncError> {

@@ -532,7 +532,11 @@ async fn sync_bench(
                 "addresses": [{"type": "work", "locality": "Paris", "country": "FR"}],
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"}
             });
-            Ok(stores.users.create(tenant, UserResource::from_request(body)?).await?)
+            let user = stores.users.create(tenant, UserResource::from_request(body)?).await?;
+            if (i + 1) % 10_000 == 0 {
+                eprintln!("seeded {} users in {:.0} s", i + 1, seed_start.elapsed().as_secs_f64());
+            }
+            Ok(user)
         })
         .buffer_unordered(concurrency)
         .collect()

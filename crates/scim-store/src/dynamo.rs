@@ -536,16 +536,61 @@ pub(crate) fn member_of_pk(tenant: &TenantId, user: &str) -> String {
     pk(tenant, &format!("UG#{user}"))
 }
 
-/// Deletes the membership pairs of `pairs` (group, user) in batches.
+/// Deletes the membership pairs of `pairs` (group, user) in batches. With
+/// `mark_users`, each user's groups are also marked changed for the Members
+/// sync (see [`membership_mark`]).
 pub(crate) async fn delete_memberships(
     table: &Table,
     tenant: &TenantId,
     pairs: &[(String, String)],
+    mark_users: bool,
 ) -> Result<(), StoreError> {
-    let mut requests = Vec::with_capacity(pairs.len() * 2);
+    let mut requests = Vec::with_capacity(pairs.len() * 3);
+    if mark_users {
+        requests.extend(user_marks(tenant, pairs.iter().map(|(_, u)| u.as_str()))?);
+    }
     for (g, u) in pairs {
         requests.push(delete_request(member_key(tenant, g, u))?);
         requests.push(delete_request(member_of_key(tenant, u, g))?);
     }
     batch_write(&table.client, &table.name, requests).await
+}
+
+// --- Membership marks ----------------------------------------------------------
+// A user's `groups` (as the Members sync maps them) change when a membership
+// changes and when one of its groups is renamed; neither changes the user
+// item, so neither reaches the dirty set. Each such change also writes a mark
+// in the tenant's GSYNC partition: `U#<user id>` (that user's groups changed)
+// or `G#<group id>` (the group was renamed: all its members' groups changed).
+// A mark carries a fresh token, so the sync removes one only if no change
+// came after it read the mark.
+
+/// Partition of the membership marks.
+pub(crate) const MARKS: &str = "GSYNC";
+/// Sort-key prefixes of the marks.
+pub(crate) const USER_MARK: &str = "U#";
+pub(crate) const GROUP_MARK: &str = "G#";
+/// The attribute holding a mark's token.
+pub(crate) const MARK: &str = "mark";
+
+/// A mark item for `subject` (`U#<user id>` or `G#<group id>`).
+pub(crate) fn membership_mark(tenant: &TenantId, subject: String) -> Item {
+    let mut item = key(pk(tenant, MARKS), subject);
+    item.insert(MARK.into(), s(uuid::Uuid::new_v4().simple().to_string()));
+    item
+}
+
+/// Put requests marking `users` (each once: a batch may not name an item
+/// twice). They go before the membership writes they describe: a change
+/// interrupted half-way leaves a mark too many, never one too few.
+pub(crate) fn user_marks<'a>(
+    tenant: &TenantId,
+    users: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, StoreError> {
+    users
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|u| put_request(membership_mark(tenant, format!("{USER_MARK}{u}"))))
+        .collect()
 }

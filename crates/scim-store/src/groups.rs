@@ -7,6 +7,10 @@
 //! the members it names, never to the size of the group, and concurrent
 //! PATCHes to one group cannot lose each other's updates because nothing
 //! reads, modifies and writes back a member list.
+//!
+//! Every membership change and every rename also leaves a mark for the
+//! Members sync ([`GroupStore::membership_changes`]), since a user's groups
+//! are a mappable member property that no user write records.
 
 use std::fmt;
 
@@ -122,6 +126,79 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         user: &ResourceId,
     ) -> Result<Vec<ResourceId>, StoreError>;
+    /// One page of member ids after `after`, in id order, and whether more
+    /// follow (the id to continue after).
+    async fn member_page(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<ResourceId>, Option<ResourceId>), StoreError>;
+
+    /// Membership changes not yet handled by the Members sync, in key order
+    /// after `after` (a [`MembershipChange::key`]), and whether more follow.
+    async fn membership_changes(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MembershipChange>, bool), StoreError>;
+    /// Marks a change as handled, unless it happened again since it was
+    /// read (then it stays for the next sync).
+    async fn clear_membership_change(
+        &self,
+        tenant: &TenantId,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError>;
+}
+
+/// Whose groups changed without a user write saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangedGroups {
+    /// The user joined or left a group.
+    OfUser(ResourceId),
+    /// The group was renamed: every member's group names changed.
+    OfMembers(ResourceId),
+}
+
+/// A membership change the Members sync has not handled yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub subject: ChangedGroups,
+    /// Differs each time the change is recorded again.
+    pub mark: String,
+}
+
+impl MembershipChange {
+    /// Where the change sits in the order of [`GroupStore::membership_changes`].
+    pub fn key(&self) -> String {
+        match &self.subject {
+            ChangedGroups::OfUser(u) => format!("{}{u}", dynamo::USER_MARK),
+            ChangedGroups::OfMembers(g) => format!("{}{g}", dynamo::GROUP_MARK),
+        }
+    }
+
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        let sk = dynamo::get_s(item, crate::tables::SK)?;
+        let id = |rest: &str| {
+            ResourceId::parse(rest)
+                .ok_or_else(|| StoreError::Internal(format!("malformed membership mark {sk:?}")))
+        };
+        let subject = if let Some(u) = sk.strip_prefix(dynamo::USER_MARK) {
+            ChangedGroups::OfUser(id(u)?)
+        } else if let Some(g) = sk.strip_prefix(dynamo::GROUP_MARK) {
+            ChangedGroups::OfMembers(id(g)?)
+        } else {
+            return Err(StoreError::Internal(format!(
+                "malformed membership mark {sk:?}"
+            )));
+        };
+        Ok(Self {
+            subject,
+            mark: dynamo::get_s(item, dynamo::MARK)?.to_owned(),
+        })
+    }
 }
 
 const GROUP: &str = "GROUP";
@@ -300,6 +377,13 @@ impl GroupStore for DynamoGroupStore {
         let mut items =
             vec![t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?];
         let mut claims = Vec::new();
+        if old.display_name.as_str() != new.display_name.as_str() {
+            // Members' group names changed (the sync maps them as written).
+            items.push(t.put(
+                dynamo::membership_mark(tenant, format!("{}{id}", dynamo::GROUP_MARK)),
+                None,
+            )?);
+        }
         if old.display_name.key() != new.display_name.key() {
             items.push(t.delete(
                 key(pk(tenant, GROUP_NAME), old.display_name.key()),
@@ -442,7 +526,11 @@ impl GroupStore for DynamoGroupStore {
             return Ok(());
         }
         let t = &self.table;
-        let mut requests = Vec::with_capacity(users.len() * 2);
+        let mut requests = Vec::with_capacity(users.len() * 3);
+        requests.extend(dynamo::user_marks(
+            tenant,
+            users.iter().map(ResourceId::as_str),
+        )?);
         for u in users {
             let mut m = dynamo::member_key(tenant, group.as_str(), u.as_str());
             m.insert("group".into(), s(group.as_str()));
@@ -466,7 +554,8 @@ impl GroupStore for DynamoGroupStore {
             .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
             .collect();
         if !gone.is_empty() {
-            dynamo::delete_memberships(t, tenant, &gone).await?;
+            // The user is gone: its own deletion tells the sync.
+            dynamo::delete_memberships(t, tenant, &gone, false).await?;
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -482,7 +571,7 @@ impl GroupStore for DynamoGroupStore {
             .iter()
             .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
             .collect();
-        dynamo::delete_memberships(&self.table, tenant, &pairs).await
+        dynamo::delete_memberships(&self.table, tenant, &pairs, true).await
     }
 
     async fn remove_all_members(
@@ -508,7 +597,7 @@ impl GroupStore for DynamoGroupStore {
                 .into_iter()
                 .map(|u| (group.as_str().to_owned(), u))
                 .collect();
-            dynamo::delete_memberships(t, tenant, &pairs).await?;
+            dynamo::delete_memberships(t, tenant, &pairs, true).await?;
         }
     }
 
@@ -568,5 +657,74 @@ impl GroupStore for DynamoGroupStore {
         .iter()
         .filter_map(|g| ResourceId::parse(g))
         .collect())
+    }
+
+    async fn member_page(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<ResourceId>, Option<ResourceId>), StoreError> {
+        let (items, next) = self
+            .table
+            .page(
+                dynamo::members_pk(tenant, group.as_str()),
+                after.map(ResourceId::as_str),
+                limit,
+            )
+            .await?;
+        let ids = items
+            .iter()
+            .map(dynamo::read_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((ids, next.and_then(|n| ResourceId::parse(&n))))
+    }
+
+    async fn membership_changes(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MembershipChange>, bool), StoreError> {
+        let (items, next) = self
+            .table
+            .page(pk(tenant, dynamo::MARKS), after, limit)
+            .await?;
+        let changes = items
+            .iter()
+            .map(MembershipChange::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((changes, next.is_some()))
+    }
+
+    async fn clear_membership_change(
+        &self,
+        tenant: &TenantId,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError> {
+        let t = &self.table;
+        let result = t
+            .client
+            .delete_item()
+            .table_name(&t.name)
+            .set_key(Some(key(pk(tenant, dynamo::MARKS), change.key())))
+            .condition_expression("#m = :m")
+            .expression_attribute_names("#m", dynamo::MARK)
+            .expression_attribute_values(":m", s(change.mark.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Recorded again since read (or already cleared): keep it.
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(crate::error::from_sdk(e)),
+        }
     }
 }

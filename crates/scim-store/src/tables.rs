@@ -21,6 +21,8 @@
 //! | membership        | `T#<tenant>#GM#<group id>` | `<user id>` |
 //! | membership mirror | `T#<tenant>#UG#<user id>` | `<group id>` |
 //! | tenant counters   | `T#<tenant>#STATS`        | `STATS` (`users`, `groups`) |
+//! | user changed since the last Members sync | `T#<tenant>#DIRTY` | `<user id>` (`version`, `deleted`) |
+//! | groups changed since the last Members sync | `T#<tenant>#GSYNC` | `U#<user id>` or `G#<group id>` (`mark`) |
 //!
 //! Claims make uniqueness a conditional put inside the same transaction as
 //! the resource write, so two concurrent creates cannot both succeed.

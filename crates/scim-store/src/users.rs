@@ -340,7 +340,8 @@ impl UserStore for DynamoUserStore {
             dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
                 .await?;
         let pairs: Vec<(String, String)> = groups.into_iter().map(|g| (g, id.to_owned())).collect();
-        dynamo::delete_memberships(t, tenant, &pairs).await?;
+        // No membership marks: the user's own deletion tells the sync.
+        dynamo::delete_memberships(t, tenant, &pairs, false).await?;
 
         let mut items =
             vec![t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?];
