@@ -648,6 +648,40 @@ async fn excluded_members_are_never_returned_while_a_plain_get_lists_them() {
     }
 }
 
+#[tokio::test]
+async fn the_store_accepts_a_member_named_twice_in_one_add_remove_or_lookup() {
+    // Arrange: DynamoDB refuses a batch that names one key twice.
+    let app = spawn_app().await;
+    let users = create_users(&app, 2).await;
+    let group = group_with(&app, &[]).await;
+    let (store, tenant) = (&app.stores.groups, &app.tenant);
+    let gid = ResourceId::parse(&group).unwrap();
+    let ids: Vec<ResourceId> = users
+        .iter()
+        .map(|u| ResourceId::parse(u).unwrap())
+        .collect();
+    let twice = [ids[0].clone(), ids[1].clone(), ids[0].clone()];
+
+    // Act + Assert
+    store.add_members(tenant, &gid, &twice).await.expect("add");
+    assert_eq!(
+        members_of(&app, &group).await,
+        users.iter().cloned().collect()
+    );
+    let among = store
+        .members_among(tenant, &gid, &twice)
+        .await
+        .expect("lookup");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(among, sorted, "each once, in id order");
+    store
+        .remove_members(tenant, &gid, &twice)
+        .await
+        .expect("remove");
+    assert!(members_of(&app, &group).await.is_empty());
+}
+
 // --- Filters ----------------------------------------------------------------
 
 #[tokio::test]

@@ -297,6 +297,23 @@ impl std::fmt::Debug for Table {
 pub(crate) const ID: &str = "id";
 
 impl Table {
+    /// Strongly consistent reads of the items `key` gives for `ids`, each
+    /// read once however often it is named (`BatchGetItem` refuses a key
+    /// twice). Order of the result is unspecified.
+    pub(crate) async fn get_unique<I: Ord>(
+        &self,
+        ids: impl IntoIterator<Item = I>,
+        key: impl Fn(I) -> Item,
+    ) -> Result<Vec<Item>, StoreError> {
+        let unique: std::collections::BTreeSet<I> = ids.into_iter().collect();
+        batch_get(
+            &self.client,
+            &self.name,
+            unique.into_iter().map(key).collect(),
+        )
+        .await
+    }
+
     pub(crate) fn put(
         &self,
         item: Item,
@@ -545,6 +562,8 @@ pub(crate) async fn delete_memberships(
     pairs: &[(String, String)],
     mark_users: bool,
 ) -> Result<(), StoreError> {
+    // A batch may not name an item twice.
+    let pairs: std::collections::BTreeSet<&(String, String)> = pairs.iter().collect();
     let mut requests = Vec::with_capacity(pairs.len() * 3);
     if mark_users {
         requests.extend(user_marks(tenant, pairs.iter().map(|(_, u)| u.as_str()))?);

@@ -12,6 +12,7 @@
 //! Members sync ([`GroupStore::membership_changes`]), since a user's groups
 //! are a mappable member property that no user write records.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -345,14 +346,9 @@ impl GroupStore for DynamoGroupStore {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<StoredGroup>, StoreError> {
-        let mut unique: Vec<&ResourceId> = ids.iter().collect();
-        unique.sort();
-        unique.dedup();
-        let keys = unique
-            .into_iter()
-            .map(|id| Self::group_key(tenant, id))
-            .collect();
-        let mut groups = dynamo::batch_get(&self.table.client, &self.table.name, keys)
+        let mut groups = self
+            .table
+            .get_unique(ids, |id| Self::group_key(tenant, id))
             .await?
             .iter()
             .map(Self::from_item)
@@ -522,6 +518,8 @@ impl GroupStore for DynamoGroupStore {
         group: &ResourceId,
         users: &[ResourceId],
     ) -> Result<(), StoreError> {
+        // A batch may not name an item twice.
+        let users: BTreeSet<&ResourceId> = users.iter().collect();
         if users.is_empty() {
             return Ok(());
         }
@@ -529,9 +527,9 @@ impl GroupStore for DynamoGroupStore {
         let mut requests = Vec::with_capacity(users.len() * 3);
         requests.extend(dynamo::user_marks(
             tenant,
-            users.iter().map(ResourceId::as_str),
+            users.iter().map(|u| u.as_str()),
         )?);
-        for u in users {
+        for u in &users {
             let mut m = dynamo::member_key(tenant, group.as_str(), u.as_str());
             m.insert("group".into(), s(group.as_str()));
             requests.push(dynamo::put_request(m)?);
@@ -542,15 +540,15 @@ impl GroupStore for DynamoGroupStore {
         dynamo::batch_write(&t.client, &t.name, requests).await?;
         // A user deleted between the caller's existence check and this write
         // would leave a dangling membership: look again and undo those.
-        let keys = users.iter().map(|u| Self::user_key(tenant, u)).collect();
-        let still: Vec<String> = dynamo::batch_get(&t.client, &t.name, keys)
+        let still: BTreeSet<String> = t
+            .get_unique(users.iter().copied(), |u| Self::user_key(tenant, u))
             .await?
             .iter()
             .filter_map(|i| dynamo::get_opt_s(i, crate::tables::SK).map(str::to_owned))
             .collect();
         let gone: Vec<(String, String)> = users
             .iter()
-            .filter(|u| !still.iter().any(|s| s == u.as_str()))
+            .filter(|u| !still.contains(u.as_str()))
             .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
             .collect();
         if !gone.is_empty() {
@@ -626,18 +624,16 @@ impl GroupStore for DynamoGroupStore {
         group: &ResourceId,
         users: &[ResourceId],
     ) -> Result<Vec<ResourceId>, StoreError> {
-        let keys = users
+        let mut found: Vec<ResourceId> = self
+            .table
+            .get_unique(users, |u| {
+                dynamo::member_key(tenant, group.as_str(), u.as_str())
+            })
+            .await?
             .iter()
-            .map(|u| dynamo::member_key(tenant, group.as_str(), u.as_str()))
+            .filter_map(|i| dynamo::get_opt_s(i, crate::tables::SK).and_then(ResourceId::parse))
             .collect();
-        let mut found: Vec<ResourceId> =
-            dynamo::batch_get(&self.table.client, &self.table.name, keys)
-                .await?
-                .iter()
-                .filter_map(|i| dynamo::get_opt_s(i, crate::tables::SK).and_then(ResourceId::parse))
-                .collect();
         found.sort();
-        found.dedup();
         Ok(found)
     }
 

@@ -457,18 +457,9 @@ impl MemberStore for DynamoMemberStore {
     }
 
     async fn get_many(&self, tenant: &TenantId, ids: &[String]) -> Result<Vec<Member>, StoreError> {
-        let mut unique: Vec<&String> = ids.iter().collect();
-        unique.sort();
-        unique.dedup();
-        if unique.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = unique
-            .into_iter()
-            .map(|id| Self::member_key(tenant, id))
-            .collect();
-        let t = &self.table;
-        let mut members = dynamo::batch_get(&t.client, &t.name, keys)
+        let mut members = self
+            .table
+            .get_unique(ids, |id| Self::member_key(tenant, id))
             .await?
             .iter()
             .map(Self::from_item)
@@ -520,18 +511,8 @@ impl MemberStore for DynamoMemberStore {
         tenant: &TenantId,
         email_keys: &[String],
     ) -> Result<HashMap<String, String>, StoreError> {
-        let mut unique: Vec<&String> = email_keys.iter().collect();
-        unique.sort();
-        unique.dedup();
-        if unique.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let keys = unique
-            .into_iter()
-            .map(|e| Self::email_key(tenant, e))
-            .collect();
-        let t = &self.table;
-        dynamo::batch_get(&t.client, &t.name, keys)
+        self.table
+            .get_unique(email_keys, |e| Self::email_key(tenant, e))
             .await?
             .iter()
             .map(|item| {
@@ -548,18 +529,8 @@ impl MemberStore for DynamoMemberStore {
         tenant: &TenantId,
         user_ids: &[String],
     ) -> Result<HashMap<String, MemberLink>, StoreError> {
-        let mut unique: Vec<&String> = user_ids.iter().collect();
-        unique.sort();
-        unique.dedup();
-        if unique.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let keys = unique
-            .into_iter()
-            .map(|u| Self::link_key(tenant, u))
-            .collect();
-        let t = &self.table;
-        dynamo::batch_get(&t.client, &t.name, keys)
+        self.table
+            .get_unique(user_ids, |u| Self::link_key(tenant, u))
             .await?
             .iter()
             .map(|item| Self::link_from_item(item).map(|l| (l.user_id.clone(), l)))

@@ -440,15 +440,9 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<ResourceId>, StoreError> {
-        let mut unique: Vec<&ResourceId> = ids.iter().collect();
-        unique.sort();
-        unique.dedup();
-        let keys = unique
-            .into_iter()
-            .map(|id| Self::user_key(tenant, id))
-            .collect();
-        let t = &self.table;
-        let mut found: Vec<ResourceId> = dynamo::batch_get(&t.client, &t.name, keys)
+        let mut found: Vec<ResourceId> = self
+            .table
+            .get_unique(ids, |id| Self::user_key(tenant, id))
             .await?
             .iter()
             .filter_map(|item| get_opt_s(item, crate::tables::SK).and_then(ResourceId::parse))
@@ -462,15 +456,9 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<StoredUser>, StoreError> {
-        let mut unique: Vec<&ResourceId> = ids.iter().collect();
-        unique.sort();
-        unique.dedup();
-        let keys = unique
-            .into_iter()
-            .map(|id| Self::user_key(tenant, id))
-            .collect();
-        let t = &self.table;
-        let mut users = dynamo::batch_get(&t.client, &t.name, keys)
+        let mut users = self
+            .table
+            .get_unique(ids, |id| Self::user_key(tenant, id))
             .await?
             .iter()
             .map(Self::from_item)
