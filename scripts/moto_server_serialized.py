@@ -36,7 +36,7 @@ import decimal
 import heapq
 import sys
 import threading
-from operator import itemgetter
+from operator import attrgetter
 from importlib.metadata import version
 
 import moto.dynamodb.models as dynamodb_models
@@ -144,7 +144,20 @@ def _order(value):
     return value.value.encode("utf-8")
 
 
-_first = itemgetter(0)
+_string_sort_key = attrgetter("range_key.value")
+
+
+def _ordered_sort_key(item):
+    return _order(item.range_key)
+
+
+class _KeyOnly:
+    """The start key, shaped like an item for the sort-key getters."""
+
+    def __init__(self, range_key):
+        self.range_key = range_key
+
+
 _query = Table.query
 
 
@@ -177,20 +190,25 @@ def _partition_query(
     if index_name is not None or hash_key is None or self.range_key_attr is None:
         return _query(self, *args, **kwargs)
     # `items` is a defaultdict: `get` does not create the partition.
-    partition = self.items.get(hash_key) or {}
-    keyed = [(_order(item.range_key), item) for item in partition.values()]
+    partition = (self.items.get(hash_key) or {}).values()
+    # Sort keys that are strings (all of ours) compare as they are (code
+    # point order is UTF-8 byte order), read by a C-level getter: this runs
+    # per item of the partition on every query.
+    if self.range_key_type == "S":
+        sort_key = _string_sort_key
+    else:
+        sort_key = _ordered_sort_key
     if scan_index_forward is not False:
         start = (exclusive_start_key or {}).get(self.range_key_attr)
         if start is not None:
-            after = _order(DynamoType(start))
-            keyed = [entry for entry in keyed if entry[0] > after]
+            after = sort_key(_KeyOnly(DynamoType(start)))
+            partition = [item for item in partition if sort_key(item) > after]
         # Only the Limit can end the page before a range condition, a legacy
         # filter or the size limit does: moto reads one item past it.
         others = {k: v for k, v in kwargs.items() if not k.endswith("_conditions")}
         if limit and not range_comparison and not others:
-            keyed = heapq.nsmallest(limit + 1, keyed, key=_first)
-    keyed.sort(key=_first)
-    items = [item for _, item in keyed]
+            partition = heapq.nsmallest(limit + 1, partition, key=sort_key)
+    items = sorted(partition, key=sort_key)
     self.all_items = lambda: items
     try:
         return _query(self, *args, **kwargs)

@@ -65,6 +65,32 @@ pub(crate) async fn sync(app: &TestApp) -> SyncReport {
         .expect("sync succeeds")
 }
 
+/// Syncs with invocations that each start past their deadline, so each does
+/// one batch, until the run completes (at most 20); their reports.
+pub(crate) async fn sync_a_batch_per_invocation(
+    app: &TestApp,
+    engine: &SyncEngine,
+) -> Vec<SyncReport> {
+    let mut reports = Vec::new();
+    loop {
+        let report = engine
+            .sync(
+                &app.tenant,
+                SyncOptions {
+                    deadline: Some(tokio::time::Instant::now()),
+                    ..SyncOptions::default()
+                },
+            )
+            .await
+            .expect("each invocation succeeds");
+        let complete = report.complete;
+        reports.push(report);
+        if complete || reports.len() > 20 {
+            return reports;
+        }
+    }
+}
+
 pub(crate) async fn preview(app: &TestApp) -> SyncReport {
     engine(app)
         .sync(
@@ -958,25 +984,8 @@ async fn a_sync_stopped_by_its_deadline_after_each_batch_resumes_and_converges()
     let expected = provision_for_interruption(&app, 12).await;
     let engine = engine(&app).with_batch_size(3);
 
-    // Act: every invocation starts past its deadline: one batch each.
-    let mut reports = Vec::new();
-    loop {
-        let report = engine
-            .sync(
-                &app.tenant,
-                SyncOptions {
-                    deadline: Some(tokio::time::Instant::now()),
-                    ..SyncOptions::default()
-                },
-            )
-            .await
-            .expect("each invocation succeeds");
-        let complete = report.complete;
-        reports.push(report);
-        if complete || reports.len() > 20 {
-            break;
-        }
-    }
+    // Act
+    let reports = sync_a_batch_per_invocation(&app, &engine).await;
 
     // Assert
     let last = reports.last().unwrap();

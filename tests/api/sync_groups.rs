@@ -4,12 +4,15 @@
 //! up (a renamed group's members a batch at a time), and clears the marks.
 
 use member_sync::mapping::{default_mapping, parse_assignment};
-use member_sync::{SyncCounts, SyncOptions, set_mapping};
+use member_sync::{SyncCounts, set_mapping};
 use scim_store::groups::{ChangedGroups, GroupStore as _, MembershipChange};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::sync::{PATCH_OP, counts, engine, member_of, person, preview, prop, state_store, sync};
+use crate::sync::{
+    PATCH_OP, counts, engine, member_of, person, preview, prop, state_store, sync,
+    sync_a_batch_per_invocation,
+};
 
 /// The default mapping plus `groups → teams`, applied by a first sync.
 async fn map_groups_and_sync(app: &TestApp) {
@@ -129,25 +132,7 @@ async fn renaming_a_group_updates_every_members_groups_across_interrupted_invoca
         json!([{"op": "Replace", "value": {"displayName": "Sales EMEA"}}]),
     )
     .await;
-    let engine = engine(&app).with_batch_size(2);
-    let mut reports = Vec::new();
-    loop {
-        let report = engine
-            .sync(
-                &app.tenant,
-                SyncOptions {
-                    deadline: Some(tokio::time::Instant::now()),
-                    ..SyncOptions::default()
-                },
-            )
-            .await
-            .expect("each invocation succeeds");
-        let complete = report.complete;
-        reports.push(report);
-        if complete || reports.len() > 20 {
-            break;
-        }
-    }
+    let reports = sync_a_batch_per_invocation(&app, &engine(&app).with_batch_size(2)).await;
 
     // Assert
     let last = reports.last().expect("a report");

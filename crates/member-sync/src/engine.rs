@@ -306,6 +306,17 @@ struct Work {
     dirty: Option<DirtyUser>,
 }
 
+impl Work {
+    /// A user to read and sync, not from the dirty set.
+    fn read(id: ResourceId) -> Self {
+        Self {
+            id,
+            known: Known::Unknown,
+            dirty: None,
+        }
+    }
+}
+
 /// A dry run's writes, seen by its later reads.
 #[derive(Debug, Default)]
 struct Overlay {
@@ -480,11 +491,7 @@ impl Run<'_> {
                         self.cp.group_progress = None;
                         self.batch_done(change.key()).await?;
                     }
-                    ChangedGroups::OfUser(user) => users.push(Work {
-                        id: user.clone(),
-                        known: Known::Unknown,
-                        dirty: None,
-                    }),
+                    ChangedGroups::OfUser(user) => users.push(Work::read(user.clone())),
                 }
             }
             if !users.is_empty() {
@@ -530,14 +537,7 @@ impl Run<'_> {
             let Some(last) = ids.last().cloned() else {
                 return Ok(true);
             };
-            let work = ids
-                .into_iter()
-                .map(|id| Work {
-                    id,
-                    known: Known::Unknown,
-                    dirty: None,
-                })
-                .collect();
+            let work = ids.into_iter().map(Work::read).collect();
             self.process(work).await?;
             self.cp.group_progress = Some(GroupProgress {
                 change: key.clone(),
@@ -789,14 +789,7 @@ impl Run<'_> {
                 .collect();
             reports.sort();
             reports.dedup();
-            let work: Vec<Work> = reports
-                .into_iter()
-                .map(|id| Work {
-                    id,
-                    known: Known::Unknown,
-                    dirty: None,
-                })
-                .collect();
+            let work: Vec<Work> = reports.into_iter().map(Work::read).collect();
             if !work.is_empty() {
                 self.process(work).await?;
             }

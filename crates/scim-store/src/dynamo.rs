@@ -314,6 +314,39 @@ impl Table {
         .await
     }
 
+    /// Deletes the item at `key` if its attribute `name` still holds
+    /// `value`; `false` (and nothing deleted) when it changed or is gone.
+    /// How the Members sync clears a change marker it has handled without
+    /// losing a change recorded after it read the marker.
+    pub(crate) async fn delete_if_unchanged(
+        &self,
+        key: Item,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .condition_expression("#a = :v")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
     pub(crate) fn put(
         &self,
         item: Item,

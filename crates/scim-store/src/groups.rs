@@ -699,28 +699,14 @@ impl GroupStore for DynamoGroupStore {
         tenant: &TenantId,
         change: &MembershipChange,
     ) -> Result<(), StoreError> {
-        let t = &self.table;
-        let result = t
-            .client
-            .delete_item()
-            .table_name(&t.name)
-            .set_key(Some(key(pk(tenant, dynamo::MARKS), change.key())))
-            .condition_expression("#m = :m")
-            .expression_attribute_names("#m", dynamo::MARK)
-            .expression_attribute_values(":m", s(change.mark.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Recorded again since read (or already cleared): keep it.
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(crate::error::from_sdk(e)),
-        }
+        // Recorded again since read (or already cleared): kept.
+        self.table
+            .delete_if_unchanged(
+                key(pk(tenant, dynamo::MARKS), change.key()),
+                dynamo::MARK,
+                s(change.mark.as_str()),
+            )
+            .await?;
+        Ok(())
     }
 }

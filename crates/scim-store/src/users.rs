@@ -491,28 +491,14 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn clear_dirty(&self, tenant: &TenantId, dirty: &DirtyUser) -> Result<(), StoreError> {
-        let result = self
-            .table
-            .client
-            .delete_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(pk(tenant, DIRTY), dirty.id.as_str())))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", dynamo::n(dirty.version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Changed again since read (or already cleared): keep it for the next sync.
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(crate::error::from_sdk(e)),
-        }
+        // Changed again since read (or already cleared): kept for the next sync.
+        self.table
+            .delete_if_unchanged(
+                key(pk(tenant, DIRTY), dirty.id.as_str()),
+                "version",
+                dynamo::n(dirty.version),
+            )
+            .await?;
+        Ok(())
     }
 }
