@@ -8,7 +8,8 @@
 #   BINS           `build`: binaries to build (default: every Binary of infra/template.yaml)
 #   SAM_ARGS       `deploy`: extra `sam deploy` arguments (e.g. --region eu-west-1)
 #   GUIDED         `deploy`: 1 = `sam deploy --guided` (saves infra/samconfig.local.toml)
-#   BENCH_ARGS     `bench`: loadgen arguments (default sizes: --users 300 --members 100000)
+#   BENCH_ARGS     `bench`: loadgen arguments (default sizes: --users 300 --members 100000
+#                  --sync-users 100000, about 45 min; --sync-users 0 skips the sync run)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

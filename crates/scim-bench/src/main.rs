@@ -36,8 +36,9 @@ struct Args {
     /// Members seeded into the large group for the membership-cost run.
     #[arg(long, default_value_t = 100_000)]
     members: usize,
-    /// Provisioned users for the Members-sync run (0 skips it).
-    #[arg(long, default_value_t = 0)]
+    /// Provisioned users for the Members-sync run (0 skips it; 100,000 take
+    /// about 40 minutes against the emulator).
+    #[arg(long, default_value_t = 100_000)]
     sync_users: usize,
     /// Emulator endpoint (default: $SCIMSYNC_EMULATOR_URL).
     #[arg(long, env = "SCIMSYNC_EMULATOR_URL")]
