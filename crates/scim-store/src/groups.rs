@@ -16,11 +16,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, Meta};
 
-use crate::dynamo::{self, Item, Table, TxFailure, key, pk, s};
+use crate::claims::{Claim, ClaimedWrite};
+use crate::dynamo::{self, Item, Table, key, pk, s};
 use crate::error::{StoreError, Unique};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,13 +256,21 @@ impl DynamoGroupStore {
         })
     }
 
-    fn conflict_from(reasons: &[Option<String>], claims: &[(usize, Unique)]) -> StoreError {
+    /// The uniqueness claims `group` holds.
+    fn claims(group: &GroupResource) -> Vec<Claim> {
+        let mut claims = vec![Claim {
+            kind: GROUP_NAME,
+            value: group.display_name.key(),
+            unique: Unique::DisplayName,
+        }];
+        if let Some(ext) = &group.external_id {
+            claims.push(Claim {
+                kind: GROUP_EXT,
+                value: ext.as_str().to_owned(),
+                unique: Unique::ExternalId,
+            });
+        }
         claims
-            .iter()
-            .find(|(i, _)| TxFailure::condition_failed(reasons, *i))
-            .map_or(StoreError::VersionMismatch, |(_, u)| {
-                StoreError::Conflict(*u)
-            })
     }
 
     async fn lost_race(&self, tenant: &TenantId, id: &ResourceId) -> StoreError {
@@ -302,31 +310,15 @@ impl GroupStore for DynamoGroupStore {
             group,
         };
         let (t, g, id) = (&self.table, &stored.group, stored.id.as_str());
-        let mut items: Vec<TransactWriteItem> = vec![t.put(
+        let mut w = ClaimedWrite::new(t.put(
             Self::to_item(tenant, &stored)?,
             Some("attribute_not_exists(pk)"),
-        )?];
-        let mut claims = vec![(items.len(), Unique::DisplayName)];
-        items.push(t.claim(pk(tenant, GROUP_NAME), &g.display_name.key(), id)?);
-        if let Some(ext) = &g.external_id {
-            claims.push((items.len(), Unique::ExternalId));
-            items.push(t.claim(pk(tenant, GROUP_EXT), ext.as_str(), id)?);
-        }
-        items.push(t.count_delta(tenant, GROUPS_COUNTER, 1)?);
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(stored),
-            // A retried attempt failing on our own committed claim: see users.rs.
-            Err(TxFailure::Cancelled(_))
-                if t.claimed_by(pk(tenant, GROUP_NAME), &g.display_name.key())
-                    .await?
-                    .as_deref()
-                    == Some(id) =>
-            {
-                Ok(stored)
-            }
-            Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
-            Err(TxFailure::Store(e)) => Err(e),
-        }
+        )?);
+        let claims = Self::claims(g);
+        w.change_claims(t, tenant, id, &[], &claims)?;
+        w.push(t.count_delta(tenant, GROUPS_COUNTER, 1)?);
+        w.commit_create(t, tenant, id, &claims).await?;
+        Ok(stored)
     }
 
     async fn get(
@@ -370,40 +362,21 @@ impl GroupStore for DynamoGroupStore {
         };
         let (t, old, new) = (&self.table, &current.group, &stored.group);
         let id = stored.id.as_str();
-        let mut items =
-            vec![t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?];
-        let mut claims = Vec::new();
+        let mut w = ClaimedWrite::new(
+            t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?,
+        );
         if old.display_name.as_str() != new.display_name.as_str() {
             // Members' group names changed (the sync maps them as written).
-            items.push(t.put(
+            w.push(t.put(
                 dynamo::membership_mark(tenant, format!("{}{id}", dynamo::GROUP_MARK)),
                 None,
             )?);
         }
-        if old.display_name.key() != new.display_name.key() {
-            items.push(t.delete(
-                key(pk(tenant, GROUP_NAME), old.display_name.key()),
-                Some(id),
-            )?);
-            claims.push((items.len(), Unique::DisplayName));
-            items.push(t.claim(pk(tenant, GROUP_NAME), &new.display_name.key(), id)?);
-        }
-        if old.external_id != new.external_id {
-            if let Some(ext) = &old.external_id {
-                items.push(t.delete(key(pk(tenant, GROUP_EXT), ext.as_str()), Some(id))?);
-            }
-            if let Some(ext) = &new.external_id {
-                claims.push((items.len(), Unique::ExternalId));
-                items.push(t.claim(pk(tenant, GROUP_EXT), ext.as_str(), id)?);
-            }
-        }
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(stored),
-            Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {
-                Err(self.lost_race(tenant, &stored.id).await)
-            }
-            Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
-            Err(TxFailure::Store(e)) => Err(e),
+        w.change_claims(t, tenant, id, &Self::claims(old), &Self::claims(new))?;
+        if w.commit_replace(t).await? {
+            Ok(stored)
+        } else {
+            Err(self.lost_race(tenant, &stored.id).await)
         }
     }
 
@@ -453,17 +426,15 @@ impl GroupStore for DynamoGroupStore {
         // leaves a smaller group that a retried DELETE finishes.
         self.remove_all_members(tenant, &current.id).await?;
         let (t, g, id) = (&self.table, &current.group, current.id.as_str());
-        let mut items =
-            vec![t.delete_versioned(Self::group_key(tenant, &current.id), current.meta.version)?];
-        items.push(t.delete(key(pk(tenant, GROUP_NAME), g.display_name.key()), Some(id))?);
-        if let Some(ext) = &g.external_id {
-            items.push(t.delete(key(pk(tenant, GROUP_EXT), ext.as_str()), Some(id))?);
-        }
-        items.push(t.count_delta(tenant, GROUPS_COUNTER, -1)?);
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(()),
-            Err(TxFailure::Cancelled(_)) => Err(self.lost_race(tenant, &current.id).await),
-            Err(TxFailure::Store(e)) => Err(e),
+        let mut w = ClaimedWrite::new(
+            t.delete_versioned(Self::group_key(tenant, &current.id), current.meta.version)?,
+        );
+        w.change_claims(t, tenant, id, &Self::claims(g), &[])?;
+        w.push(t.count_delta(tenant, GROUPS_COUNTER, -1)?);
+        if w.commit_delete(t).await? {
+            Ok(())
+        } else {
+            Err(self.lost_race(tenant, &current.id).await)
         }
     }
 

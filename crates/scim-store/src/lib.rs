@@ -15,9 +15,12 @@
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`tokens`]: token minting and verification ([`tokens::TokenStore`]).
 //! - [`error`]: the `StoreError` callers branch on.
+//! - `claims`, `dynamo` (private): uniqueness claims shared by users and
+//!   groups; DynamoDB helpers.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod claims;
 pub mod config;
 mod dynamo;
 pub mod error;

@@ -8,11 +8,12 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
-use crate::dynamo::{self, ID, Item, Table, TxFailure, get_opt_s, key, pk, s};
+use crate::claims::{Claim, ClaimedWrite};
+use crate::dynamo::{self, ID, Item, Table, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
 
 /// A user as stored: id, metadata and the validated resource.
@@ -194,15 +195,21 @@ impl DynamoUserStore {
         }
     }
 
-    /// Maps a cancelled transaction to the uniqueness rule it broke, given the
-    /// transaction's item order.
-    fn conflict_from(reasons: &[Option<String>], claims: &[(usize, Unique)]) -> StoreError {
+    /// The uniqueness claims `user` holds.
+    fn claims(user: &UserResource) -> Vec<Claim> {
+        let mut claims = vec![Claim {
+            kind: USER_NAME,
+            value: user.user_name.key(),
+            unique: Unique::UserName,
+        }];
+        if let Some(ext) = &user.external_id {
+            claims.push(Claim {
+                kind: USER_EXT,
+                value: ext.as_str().to_owned(),
+                unique: Unique::ExternalId,
+            });
+        }
         claims
-            .iter()
-            .find(|(i, _)| TxFailure::condition_failed(reasons, *i))
-            .map_or(StoreError::VersionMismatch, |(_, u)| {
-                StoreError::Conflict(*u)
-            })
     }
 
     /// After a failed conditional write on the user item: changed or gone?
@@ -228,37 +235,19 @@ impl UserStore for DynamoUserStore {
             user,
         };
         let (t, u, id) = (&self.table, &stored.user, stored.id.as_str());
-        let mut items: Vec<TransactWriteItem> = vec![t.put(
+        let mut w = ClaimedWrite::new(t.put(
             Self::to_item(tenant, &stored)?,
             Some("attribute_not_exists(pk)"),
-        )?];
-        let mut claims = vec![(items.len(), Unique::UserName)];
-        items.push(t.claim(pk(tenant, USER_NAME), &u.user_name.key(), id)?);
-        if let Some(ext) = &u.external_id {
-            claims.push((items.len(), Unique::ExternalId));
-            items.push(t.claim(pk(tenant, USER_EXT), ext.as_str(), id)?);
-        }
+        )?);
+        let claims = Self::claims(u);
+        w.change_claims(t, tenant, id, &[], &claims)?;
         for e in &u.email_keys {
-            items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
+            w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
-        items.push(t.put(Self::dirty_item(tenant, &stored.id, 1, false), None)?);
-        items.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(stored),
-            // The SDK retries a timed-out attempt; if the first attempt had
-            // committed, the retry fails on our own claim. Our id on the claim
-            // means the create happened.
-            Err(TxFailure::Cancelled(_))
-                if t.claimed_by(pk(tenant, USER_NAME), &u.user_name.key())
-                    .await?
-                    .as_deref()
-                    == Some(id) =>
-            {
-                Ok(stored)
-            }
-            Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
-            Err(TxFailure::Store(e)) => Err(e),
-        }
+        w.push(t.put(Self::dirty_item(tenant, &stored.id, 1, false), None)?);
+        w.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
+        w.commit_create(t, tenant, id, &claims).await?;
+        Ok(stored)
     }
 
     async fn get(
@@ -286,49 +275,33 @@ impl UserStore for DynamoUserStore {
         };
         let (t, old, new) = (&self.table, &current.user, &stored.user);
         let id = stored.id.as_str();
-        let mut items =
-            vec![t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?];
-        let mut claims = Vec::new();
-        if old.user_name.key() != new.user_name.key() {
-            // A rename frees the old name in the same transaction.
-            items.push(t.delete(key(pk(tenant, USER_NAME), old.user_name.key()), Some(id))?);
-            claims.push((items.len(), Unique::UserName));
-            items.push(t.claim(pk(tenant, USER_NAME), &new.user_name.key(), id)?);
-        }
-        if old.external_id != new.external_id {
-            if let Some(ext) = &old.external_id {
-                items.push(t.delete(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
-            }
-            if let Some(ext) = &new.external_id {
-                claims.push((items.len(), Unique::ExternalId));
-                items.push(t.claim(pk(tenant, USER_EXT), ext.as_str(), id)?);
-            }
-        }
+        let mut w = ClaimedWrite::new(
+            t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?,
+        );
+        // A rename frees the old name in the same transaction.
+        w.change_claims(t, tenant, id, &Self::claims(old), &Self::claims(new))?;
         for e in old
             .email_keys
             .iter()
             .filter(|e| !new.email_keys.contains(e))
         {
-            items.push(t.delete(key(email_pk(tenant, e), id), None)?);
+            w.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
         for e in new
             .email_keys
             .iter()
             .filter(|e| !old.email_keys.contains(e))
         {
-            items.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
+            w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
         }
-        items.push(t.put(
+        w.push(t.put(
             Self::dirty_item(tenant, &stored.id, stored.meta.version, false),
             None,
         )?);
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(stored),
-            Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {
-                Err(self.lost_race(tenant, &stored.id).await)
-            }
-            Err(TxFailure::Cancelled(reasons)) => Err(Self::conflict_from(&reasons, &claims)),
-            Err(TxFailure::Store(e)) => Err(e),
+        if w.commit_replace(t).await? {
+            Ok(stored)
+        } else {
+            Err(self.lost_race(tenant, &stored.id).await)
         }
     }
 
@@ -343,24 +316,22 @@ impl UserStore for DynamoUserStore {
         // No membership marks: the user's own deletion tells the sync.
         dynamo::delete_memberships(t, tenant, &pairs, false).await?;
 
-        let mut items =
-            vec![t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?];
-        items.push(t.delete(key(pk(tenant, USER_NAME), u.user_name.key()), Some(id))?);
-        if let Some(ext) = &u.external_id {
-            items.push(t.delete(key(pk(tenant, USER_EXT), ext.as_str()), Some(id))?);
-        }
+        let mut w = ClaimedWrite::new(
+            t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?,
+        );
+        w.change_claims(t, tenant, id, &Self::claims(u), &[])?;
         for e in &u.email_keys {
-            items.push(t.delete(key(email_pk(tenant, e), id), None)?);
+            w.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
-        items.push(t.put(
+        w.push(t.put(
             Self::dirty_item(tenant, &current.id, current.meta.version + 1, true),
             None,
         )?);
-        items.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
-        match dynamo::transact(&t.client, items).await {
-            Ok(()) => Ok(()),
-            Err(TxFailure::Cancelled(_)) => Err(self.lost_race(tenant, &current.id).await),
-            Err(TxFailure::Store(e)) => Err(e),
+        w.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
+        if w.commit_delete(t).await? {
+            Ok(())
+        } else {
+            Err(self.lost_race(tenant, &current.id).await)
         }
     }
 
