@@ -317,6 +317,27 @@ impl Work {
     }
 }
 
+/// `stored` (read for `keys`) as a dry run sees it: with the overlay's
+/// writes (`Some`) and removals (`None`) of those keys applied.
+fn overlaid<V: Clone>(
+    mut stored: HashMap<String, V>,
+    keys: &[String],
+    overlay: &HashMap<String, Option<V>>,
+) -> HashMap<String, V> {
+    for k in keys {
+        match overlay.get(k) {
+            Some(Some(v)) => {
+                stored.insert(k.clone(), v.clone());
+            }
+            Some(None) => {
+                stored.remove(k);
+            }
+            None => {}
+        }
+    }
+    stored
+}
+
 /// A dry run's writes, seen by its later reads.
 #[derive(Debug, Default)]
 struct Overlay {
@@ -803,19 +824,8 @@ impl Run<'_> {
     // --- Reads that see a dry run's own writes ---------------------------------
 
     async fn links(&self, user_ids: &[String]) -> Result<HashMap<String, MemberLink>, SyncError> {
-        let mut links = self.e.members.links(self.tenant, user_ids).await?;
-        for id in user_ids {
-            match self.overlay.links.get(id) {
-                Some(Some(l)) => {
-                    links.insert(id.clone(), l.clone());
-                }
-                Some(None) => {
-                    links.remove(id);
-                }
-                None => {}
-            }
-        }
-        Ok(links)
+        let links = self.e.members.links(self.tenant, user_ids).await?;
+        Ok(overlaid(links, user_ids, &self.overlay.links))
     }
 
     async fn load_members(
@@ -846,19 +856,8 @@ impl Run<'_> {
     }
 
     async fn email_owners(&self, keys: &[String]) -> Result<HashMap<String, String>, SyncError> {
-        let mut owners = self.e.members.email_owners(self.tenant, keys).await?;
-        for k in keys {
-            match self.overlay.emails.get(k) {
-                Some(Some(id)) => {
-                    owners.insert(k.clone(), id.clone());
-                }
-                Some(None) => {
-                    owners.remove(k);
-                }
-                None => {}
-            }
-        }
-        Ok(owners)
+        let owners = self.e.members.email_owners(self.tenant, keys).await?;
+        Ok(overlaid(owners, keys, &self.overlay.emails))
     }
 
     /// Group names of each of `users` (cached per run).

@@ -141,6 +141,16 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + rand::random_range(0..base))
 }
 
+/// Whether a single-item write failed on its condition expression (any
+/// operation: PutItem, UpdateItem, DeleteItem).
+pub(crate) fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
 /// DynamoDB's limit of items per `BatchWriteItem`.
 pub(crate) const BATCH_WRITE_MAX: usize = 25;
 
@@ -336,13 +346,7 @@ impl Table {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(from_sdk(e)),
         }
     }

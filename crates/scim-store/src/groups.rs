@@ -411,12 +411,7 @@ impl GroupStore for DynamoGroupStore {
         };
         match update.send().await {
             Ok(out) => Self::from_item(&out.attributes.unwrap_or_default()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception) =>
-            {
-                Err(self.lost_race(tenant, id).await)
-            }
+            Err(e) if dynamo::is_condition_failure(&e) => Err(self.lost_race(tenant, id).await),
             Err(e) => Err(crate::error::from_sdk(e)),
         }
     }

@@ -27,7 +27,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use scim_proto::ids::TenantId;
 
-use crate::dynamo::{self, Item, Table, TxFailure, get_opt_s, get_s, key, n, pk, s};
+use crate::dynamo::{
+    self, Item, Table, TxFailure, get_opt_s, get_s, is_condition_failure, key, n, pk, s,
+};
 use crate::error::{StoreError, from_sdk};
 
 const TENANTS: &str = "TENANTS";
@@ -160,14 +162,6 @@ pub struct DynamoSyncState {
 fn epoch_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
 }
 
 impl DynamoSyncState {
