@@ -25,7 +25,10 @@ use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::helpers::{Reply, TestApp, enc, entra_user, spawn_app};
+use crate::helpers::{
+    FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, enc, entra_user,
+    read_event, spawn_app,
+};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const MS_GROUP_SCHEMA: &str =
@@ -1578,13 +1581,10 @@ async fn a_single_member_patch_costs_the_same_requests_on_an_empty_and_a_large_g
 
 // --- API Gateway fixtures (events/groups-*.json) ----------------------------
 
-/// Placeholders of the groups fixtures (events/README.md).
-const FIXTURE_TOKEN: &str =
-    "scimsync_default_0000000000000000000000000000000000000000000000000000000000000000";
+/// Placeholders of the groups fixtures (events/README.md), besides the
+/// shared ones in `helpers`.
 const FIXTURE_GROUP_ID: &str = "c1a5e0d4-3b7f-4e2a-9c86-5f0e2d7a9b13";
 const FIXTURE_GROUP_EXTERNAL_ID: &str = "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159";
-const FIXTURE_USER_ID: &str = "2819c223-7f76-453a-919d-413861904646";
-const FIXTURE_MANAGER_ID: &str = "902c246b-6245-4190-8e05-00816be7344a";
 const FIXTURE_THIRD_USER_ID: &str = "e9e30dba-f08f-4109-8486-d5c6a331660a";
 
 const GROUP_FIXTURES: [&str; 8] = [
@@ -1598,11 +1598,6 @@ const GROUP_FIXTURES: [&str; 8] = [
     "groups-patch-rename.json",
 ];
 
-fn read_event(name: &str) -> String {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// Replays fixture `name` through the Lambda path (`from_str`, body mapped
 /// as `host::run_lambda` does, `oneshot`) with the placeholders replaced.
 async fn replay_event(app: &TestApp, name: &str, subst: &[(&str, &str)]) -> (u16, Value) {
@@ -1614,26 +1609,8 @@ async fn replay_event(app: &TestApp, name: &str, subst: &[(&str, &str)]) -> (u16
     if let Some(body) = event["body"].as_str().map(str::len) {
         event["headers"]["content-length"] = json!(body.to_string());
     }
-    let request = lambda_http::request::from_str(&event.to_string())
-        .unwrap_or_else(|e| panic!("{name} parses as an API Gateway event: {e}"));
-    let response = scim_api::app(app.state.clone())
-        .oneshot(request.map(axum::body::Body::new))
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("response body")
-        .to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("{name}: not JSON: {}", String::from_utf8_lossy(&bytes)))
-    };
-    (status, body)
+    let reply = app.send_event(&event, name).await;
+    (reply.status, reply.body)
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use http_body_util::BodyExt as _;
 use scim_api::{AppState, app, host};
 use scim_proto::ids::TenantId;
 use scim_store::Stores;
@@ -20,6 +21,7 @@ use scim_store::tables;
 use scim_store::tokens::TokenStore;
 use serde_json::Value;
 use tokio::sync::OnceCell;
+use tower::ServiceExt as _;
 
 static EMULATOR: OnceCell<String> = OnceCell::const_new();
 
@@ -114,6 +116,19 @@ pub async fn spawn_app() -> TestApp {
         config,
         requests,
     }
+}
+
+/// Placeholders the `events/` fixtures carry (events/README.md): the token
+/// and the ids a replay swaps for real ones.
+pub const FIXTURE_TOKEN: &str =
+    "scimsync_default_0000000000000000000000000000000000000000000000000000000000000000";
+pub const FIXTURE_USER_ID: &str = "2819c223-7f76-453a-919d-413861904646";
+pub const FIXTURE_MANAGER_ID: &str = "902c246b-6245-4190-8e05-00816be7344a";
+
+/// The text of fixture `events/<name>`.
+pub fn read_event(name: &str) -> String {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// A response, read whole.
@@ -222,6 +237,39 @@ impl TestApp {
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| {
                 panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends an API Gateway event down the Lambda path: parsed by
+    /// `lambda_http` as the runtime does, its body mapped as
+    /// `host::run_lambda` does, into the real router. `label` names the
+    /// event in failures.
+    pub async fn send_event(&self, event: &Value, label: &str) -> Reply {
+        let request = lambda_http::request::from_str(&event.to_string())
+            .unwrap_or_else(|e| panic!("{label} parses as an API Gateway event: {e}"));
+        let response = app(self.state.clone())
+            .oneshot(request.map(axum::body::Body::new))
+            .await
+            .expect("the router is infallible");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("{label}: not JSON: {}", String::from_utf8_lossy(&bytes))
             })
         };
         Reply {

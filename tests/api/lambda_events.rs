@@ -9,18 +9,15 @@
 
 use std::collections::BTreeSet;
 
-use http::HeaderMap;
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-use crate::helpers::{TestApp, entra_user, spawn_app};
+use crate::helpers::{
+    FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, entra_user, read_event,
+    spawn_app,
+};
 
-/// Values shared by the fixtures (events/README.md).
-const PLACEHOLDER_TOKEN: &str =
-    "scimsync_default_0000000000000000000000000000000000000000000000000000000000000000";
-const FIXTURE_USER_ID: &str = "2819c223-7f76-453a-919d-413861904646";
-const FIXTURE_MANAGER_ID: &str = "902c246b-6245-4190-8e05-00816be7344a";
+/// Values shared by the users fixtures (events/README.md); the token and
+/// ids every fixture shares are in `helpers`.
 const FIXTURE_EXTERNAL_ID: &str = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef";
 const FIXTURE_USER_NAME: &str = "adele.vance@contoso.com";
 /// `https://` + the fixtures' `host` + `/scim/v2`.
@@ -52,25 +49,6 @@ fn events_dir() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../events").to_owned()
 }
 
-fn read_fixture(name: &str) -> String {
-    let path = format!("{}/{name}", events_dir());
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// What the function returned, read whole.
-#[derive(Debug)]
-struct Replayed {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Replayed {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
 /// Substitutions for one replay.
 #[derive(Default)]
 struct Subst<'a> {
@@ -81,14 +59,14 @@ struct Subst<'a> {
 }
 
 /// Replays `name` with the tenant's token and the given ids substituted.
-async fn replay(app: &TestApp, name: &str, subst: Subst<'_>) -> Replayed {
-    let mut event: Value = serde_json::from_str(&read_fixture(name)).expect("fixture is JSON");
+async fn replay(app: &TestApp, name: &str, subst: Subst<'_>) -> Reply {
+    let mut event: Value = serde_json::from_str(&read_event(name)).expect("fixture is JSON");
 
     // The token: the fixture must carry the documented placeholder.
     let auth = &mut event["headers"]["authorization"];
     assert_eq!(
         *auth,
-        json!(format!("Bearer {PLACEHOLDER_TOKEN}")),
+        json!(format!("Bearer {FIXTURE_TOKEN}")),
         "{name}: authorization placeholder"
     );
     *auth = json!(format!("Bearer {}", app.token));
@@ -124,37 +102,11 @@ async fn replay(app: &TestApp, name: &str, subst: Subst<'_>) -> Replayed {
         event["body"] = json!(body);
     }
 
-    let request = lambda_http::request::from_str(&event.to_string())
-        .unwrap_or_else(|e| panic!("{name} parses as an API Gateway event: {e}"));
-    // As host::run_lambda does: lambda_http's body into an axum body.
-    let request = request.map(axum::body::Body::new);
-    let response = scim_api::app(app.state.clone())
-        .oneshot(request)
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("response body")
-        .to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("{name}: not JSON: {}", String::from_utf8_lossy(&bytes)))
-    };
-    Replayed {
-        status,
-        headers,
-        body,
-    }
+    app.send_event(&event, name).await
 }
 
 #[track_caller]
-fn assert_status(reply: &Replayed, status: u16) {
+fn assert_status(reply: &Reply, status: u16) {
     assert_eq!(reply.status, status, "body: {}", reply.body);
     if status != 204 {
         assert_eq!(
@@ -184,7 +136,7 @@ fn without_meta(resource: &Value) -> Value {
 }
 
 fn fixture_body(name: &str) -> Value {
-    let event: Value = serde_json::from_str(&read_fixture(name)).expect("fixture is JSON");
+    let event: Value = serde_json::from_str(&read_event(name)).expect("fixture is JSON");
     serde_json::from_str(event["body"].as_str().expect("body")).expect("body is JSON")
 }
 
@@ -204,7 +156,7 @@ fn every_fixture_in_events_is_replayed_by_a_test() {
 #[test]
 fn every_fixture_parses_with_its_documented_token_and_a_true_content_length() {
     for name in FIXTURES {
-        let raw = read_fixture(name);
+        let raw = read_event(name);
         let event: Value = serde_json::from_str(&raw).expect("JSON");
         let request = lambda_http::request::from_str(&raw)
             .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
@@ -216,7 +168,7 @@ fn every_fixture_parses_with_its_documented_token_and_a_true_content_length() {
         assert_eq!(request.uri().path(), event["rawPath"], "{name}");
         assert_eq!(
             request.headers()["authorization"],
-            format!("Bearer {PLACEHOLDER_TOKEN}").as_str(),
+            format!("Bearer {FIXTURE_TOKEN}").as_str(),
             "{name}"
         );
         assert!(request.headers().get("user-agent").is_none(), "{name}");

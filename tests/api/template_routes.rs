@@ -9,10 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use http_body_util::BodyExt as _;
 use serde_json::{Value as Json, json};
 use serde_yaml::Value;
-use tower::ServiceExt as _;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -323,21 +321,8 @@ async fn send_through_router(app: &TestApp, route: &Route) -> (u16, Json) {
     if route.path.ends_with("/{proxy+}") {
         event["pathParameters"] = json!({ "proxy": SAMPLE_ID });
     }
-    let request = lambda_http::request::from_str(&event.to_string())
-        .unwrap_or_else(|e| panic!("{}: not an API Gateway event: {e}", route.key()));
-    let response = scim_api::app(app.state.clone())
-        .oneshot(request.map(axum::body::Body::new))
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("response body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
-    (status, body)
+    let reply = app.send_event(&event, &route.key()).await;
+    (reply.status, reply.body)
 }
 
 // --- Routes --------------------------------------------------------------------
