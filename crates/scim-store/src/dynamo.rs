@@ -246,7 +246,7 @@ pub(crate) async fn query_sort_keys(
 
 /// Strongly consistent `BatchGetItem` of `keys` (100 per call), retrying
 /// unprocessed keys. Order of the result is unspecified.
-pub(crate) async fn batch_get(
+async fn batch_get(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     keys: Vec<Item>,

@@ -370,18 +370,11 @@ impl UserStore for DynamoUserStore {
         let t = &self.table;
         let ids =
             dynamo::query_sort_keys(&t.client, &t.name, email_pk(tenant, &email_key), None).await?;
-        let keys = ids
-            .iter()
-            .filter_map(|id| ResourceId::parse(id))
-            .map(|id| Self::user_key(tenant, &id))
-            .collect();
-        let mut users = dynamo::batch_get(&t.client, &t.name, keys)
-            .await?
-            .iter()
-            .map(Self::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<ResourceId> = ids.iter().filter_map(|id| ResourceId::parse(id)).collect();
+        let mut users = self.get_many(tenant, &ids).await?;
+        // The index item and the user are two reads: keep users that still
+        // have the email.
         users.retain(|u| u.user.email_keys.contains(&email_key));
-        users.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(users)
     }
 
