@@ -491,6 +491,29 @@ impl Table {
     }
 
     /// One page of a partition's items in sort-key order, after `after`.
+    /// The last `limit` items of partition `pk` (1 to 1000), newest (highest
+    /// sort key) first, strongly consistent.
+    pub(crate) async fn newest_first(
+        &self,
+        pk: String,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     pub(crate) async fn page(
         &self,
         pk: String,

@@ -425,9 +425,6 @@ pub fn validate_app_member(email: &str, display_name: &str) -> Result<(), String
 }
 
 /// Clamp for page sizes (DynamoDB reads at most 1 MB per query anyway).
-fn page_limit(limit: usize) -> usize {
-    limit.clamp(1, 1000)
-}
 
 #[async_trait]
 impl MemberStore for DynamoMemberStore {
@@ -437,10 +434,7 @@ impl MemberStore for DynamoMemberStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Member>, Option<String>), StoreError> {
-        let (items, next) = self
-            .table
-            .page(pk(tenant, MEMBER), after, page_limit(limit))
-            .await?;
+        let (items, next) = self.table.page(pk(tenant, MEMBER), after, limit).await?;
         let members = items
             .iter()
             .map(Self::from_item)
@@ -543,10 +537,7 @@ impl MemberStore for DynamoMemberStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<MemberLink>, Option<String>), StoreError> {
-        let (items, next) = self
-            .table
-            .page(pk(tenant, LINK), after, page_limit(limit))
-            .await?;
+        let (items, next) = self.table.page(pk(tenant, LINK), after, limit).await?;
         let links = items
             .iter()
             .map(Self::link_from_item)
@@ -559,20 +550,9 @@ impl MemberStore for DynamoMemberStore {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<LinkRecord>, StoreError> {
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk(tenant, LINK_LOG)))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(page_limit(limit)).unwrap_or(1000))
-            .send()
-            .await
-            .map_err(crate::error::from_sdk)?;
-        out.items()
+        self.table
+            .newest_first(pk(tenant, LINK_LOG), limit)
+            .await?
             .iter()
             .map(|item| {
                 Ok(LinkRecord {
@@ -596,10 +576,7 @@ impl MemberStore for DynamoMemberStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<ManagerWait>, Option<String>), StoreError> {
-        let (items, next) = self
-            .table
-            .page(pk(tenant, WAIT), after, page_limit(limit))
-            .await?;
+        let (items, next) = self.table.page(pk(tenant, WAIT), after, limit).await?;
         let waits = items
             .iter()
             .map(|item| {

@@ -492,20 +492,9 @@ impl SyncStateStore for DynamoSyncState {
         tenant: &TenantId,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk(tenant, RUN)))
-            .scan_index_forward(false)
-            .consistent_read(true)
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        out.items()
+        self.table
+            .newest_first(pk(tenant, RUN), limit)
+            .await?
             .iter()
             .map(|item| serde_json::from_str(get_s(item, "report")?).map_err(StoreError::internal))
             .collect()
