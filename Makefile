@@ -82,3 +82,26 @@ coldstart: ## Measure init time and package size of each function vs a bare hell
 bench: ## criterion benchmarks (scim-proto) + loadgen against a throwaway emulator (see BENCHMARKS.md)
 	$(CARGO) bench -p scim-proto --bench proto
 	$(WITH_EMULATOR) --port 0 -- $(CARGO) run --release -p scim-bench --bin loadgen -- $(BENCH_ARGS)
+
+# Property tests (issue #9). Release mode, without the deploy profile's fat LTO
+# (optimised code is what matters here, not a small binary). Every target
+# prints how many inputs it generated; a failure prints the minimal input.
+FUZZ_CASES ?= 1000000
+FUZZ_ENV := SCIMSYNC_FUZZ_CASES=$(FUZZ_CASES) CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_STRIP=none \
+	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+.PHONY: fuzz
+
+fuzz: ## Property tests in release mode: FUZZ_CASES (default 1,000,000) inputs per target
+	$(FUZZ_ENV) $(CARGO) test --release -p scim-proto --test fuzz -- --nocapture --test-threads 2
+	$(FUZZ_ENV) $(CARGO) test --release -p scim-api --lib extract::extractor_tests::generated -- --nocapture
+
+# Fault tests (issue #9) in long mode: every kind of fault (timeouts and late
+# writes too) at every request of each operation, FAULT_ROUNDS times, and
+# FAULT_ROUNDS x 16 rounds of the rotation race. `make test` runs them once in
+# short mode. Each test prints its counts.
+FAULT_ROUNDS ?= 3
+.PHONY: faults
+
+faults: ## Fault-injection tests, long mode: FAULT_ROUNDS (default 3) rounds, counts printed
+	$(WITH_EMULATOR) --port 0 -- env SCIMSYNC_FAULT_ROUNDS=$(FAULT_ROUNDS) \
+		$(CARGO) test -p scimsync-tests --test api faults:: -- --nocapture --test-threads 2

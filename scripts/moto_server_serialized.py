@@ -27,6 +27,13 @@ Both keep moto's results: the same items, in the same order, with the same
 LastEvaluatedKey, and the same cancellation reasons. They rely on moto's
 internals, so the moto version is checked at start.
 
+One Secrets Manager answer is corrected to match AWS: when
+UpdateSecretVersionStage moves AWSCURRENT, moto leaves its notion of the
+"default" version behind, so a later PutSecretValue moves AWSCURRENT off
+that stale version only, and two versions end up labelled AWSCURRENT (a
+read then returns the older one). In AWS a label is on one version at a
+time. Token rotation's compare-and-swap relies on this.
+
 Started by scripts/emulator.sh; takes moto_server's arguments.
 """
 
@@ -44,6 +51,7 @@ import moto.server
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.secretsmanager.models import SecretsManagerBackend
 
 # The internals patched below are those of this series (requirements-dev.txt).
 if not version("moto").startswith("5.2."):
@@ -216,6 +224,23 @@ def _partition_query(
         del self.all_items
 
 
+_update_secret_version_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def _update_secret_version_stage_moving_default(
+    self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+):
+    result = _update_secret_version_stage(
+        self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+    )
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].set_default_version_id(move_to_version_id)
+    return result
+
+
+SecretsManagerBackend.update_secret_version_stage = (
+    _update_secret_version_stage_moving_default
+)
 dynamodb_models.copy = _NoTableCopies()
 DynamoDBBackend.transact_write_items = _transact_write_items_with_undo_log
 Table.query = _partition_query

@@ -189,8 +189,119 @@ async fn entra_user_requests_cost_a_constant_small_number_of_dynamodb_requests()
         (status, c),
         (
             204,
+            counts(&[("BatchGetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "hard delete: the user and its membership head, its groups, one transaction"
+    );
+}
+
+#[tokio::test]
+async fn entra_group_and_membership_requests_cost_a_constant_small_number_of_dynamodb_requests() {
+    // Arrange
+    let app = spawn_app().await;
+    let adele = app
+        .create_user(&entra_user("adele@contoso.com", "ext-adele"))
+        .await;
+    let megan = app
+        .create_user(&entra_user("megan@contoso.com", "ext-megan"))
+        .await;
+    let patch = |ops: serde_json::Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let ext = "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159";
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales", "externalId": ext}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let gid = created.body["id"].as_str().unwrap().to_owned();
+    let group = format!("/Groups/{gid}");
+    let members =
+        |ids: &[&str]| -> serde_json::Value { ids.iter().map(|id| json!({"value": id})).collect() };
+
+    // Act + Assert, one request shape at a time.
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            enc(&format!(r#"externalId eq "{ext}""#))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!((status, c), (200, counts(&[("GetItem", 2)])), "group match");
+
+    let add = patch(json!([{"op": "Add", "path": "members", "value": members(&[&adele, &megan])}]));
+    let (status, c) = cost(&app, "PATCH", &group, Some(add)).await;
+    assert_eq!(
+        (status, c),
+        (
+            204,
+            counts(&[
+                ("GetItem", 1),
+                ("BatchGetItem", 1),
+                ("TransactWriteItems", 1),
+                ("UpdateItem", 1)
+            ])
+        ),
+        "add members: the existence check, then the memberships with their guards and marks in one transaction, then the version"
+    );
+
+    let (status, c) = cost(
+        &app,
+        "GET",
+        &format!(
+            "/Groups?filter={}&excludedAttributes=members",
+            enc(&format!(r#"id eq "{gid}" and members eq "{adele}""#))
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, c),
+        (200, counts(&[("GetItem", 1), ("BatchGetItem", 1)])),
+        "legacy membership check"
+    );
+
+    let remove = patch(json!([{"op": "Remove", "path": "members", "value": members(&[&megan])}]));
+    let (status, c) = cost(&app, "PATCH", &group, Some(remove)).await;
+    assert_eq!(
+        (status, c),
+        (
+            204,
+            counts(&[("GetItem", 1), ("TransactWriteItems", 1), ("UpdateItem", 1)])
+        ),
+        "remove members"
+    );
+
+    let rename = patch(json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}]));
+    let (status, c) = cost(&app, "PATCH", &group, Some(rename)).await;
+    assert_eq!(
+        (status, c),
+        (204, counts(&[("GetItem", 1), ("TransactWriteItems", 1)])),
+        "rename"
+    );
+
+    let (status, c) = cost(&app, "DELETE", &format!("/Users/{adele}"), None).await;
+    assert_eq!(
+        (status, c),
+        (
+            204,
+            counts(&[("BatchGetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
+        ),
+        "delete a user in a group: its memberships go in the same transaction"
+    );
+
+    let add = patch(json!([{"op": "Add", "path": "members", "value": members(&[&megan])}]));
+    assert_eq!(app.patch(&group, &add).await.status, 204);
+    let (status, c) = cost(&app, "DELETE", &group, None).await;
+    assert_eq!(
+        (status, c),
+        (
+            204,
             counts(&[("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)])
         ),
-        "hard delete"
+        "delete a group with members: its memberships go in the same transaction"
     );
 }

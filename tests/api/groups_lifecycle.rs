@@ -20,7 +20,8 @@ use http_body_util::BodyExt as _;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, UserResource};
 use scim_store::StoreError;
-use scim_store::groups::{GroupStore, MembershipChange, StoredGroup};
+use scim_store::deletion::Deletion;
+use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, MembershipChange, StoredGroup};
 use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -267,11 +268,13 @@ async fn groups_of_user(app: &TestApp, user: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Snapshot keys whose partition key contains `needle` (e.g. `#GM#<gid>`).
+/// Snapshot keys whose partition key contains `needle` (e.g. `#GM#<gid>`),
+/// users' membership heads (`UG#<user>`, sort key `#`: the token a user
+/// delete checks against group adds) aside: they are no membership.
 fn keys_with(snapshot: &Snapshot, needle: &str) -> Vec<(String, String)> {
     snapshot
         .keys()
-        .filter(|(pk, _)| pk.contains(needle))
+        .filter(|(pk, sk)| pk.contains(needle) && sk != "#")
         .cloned()
         .collect()
 }
@@ -1333,9 +1336,29 @@ impl GroupStore for LosesVersionRaces {
     ) -> Result<StoredGroup, StoreError> {
         self.inner.touch(t, id, expected).await
     }
-    async fn delete(&self, t: &TenantId, current: &StoredGroup) -> Result<(), StoreError> {
+    async fn update(
+        &self,
+        t: &TenantId,
+        current: &StoredGroup,
+        next: Option<GroupResource>,
+        members: &MemberWrites,
+        expect_version: bool,
+    ) -> Result<GroupUpdate, StoreError> {
         self.lose(t, &current.id).await?;
-        self.inner.delete(t, current).await
+        self.inner
+            .update(t, current, next, members, expect_version)
+            .await
+    }
+    async fn get_for_delete(
+        &self,
+        t: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredGroup>>, StoreError> {
+        self.inner.get_for_delete(t, id).await
+    }
+    async fn delete(&self, t: &TenantId, target: &Deletion<StoredGroup>) -> Result<(), StoreError> {
+        self.lose(t, &target.id).await?;
+        self.inner.delete(t, target).await
     }
     async fn find_by_display_name(
         &self,
@@ -1361,6 +1384,9 @@ impl GroupStore for LosesVersionRaces {
         limit: usize,
     ) -> Result<(Vec<StoredGroup>, Option<ResourceId>), StoreError> {
         self.inner.page(t, after, limit).await
+    }
+    async fn nth_id(&self, t: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError> {
+        self.inner.nth_id(t, n).await
     }
     async fn add_members(
         &self,
@@ -1514,6 +1540,179 @@ async fn a_delete_that_keeps_losing_to_membership_patches_still_succeeds() {
     app.get(&format!("/Groups/{gid}"))
         .await
         .assert_scim_error(404, None);
+}
+
+/// Like [`call`], with extra request headers (`If-Match`).
+async fn call_with(
+    app: &TestApp,
+    state: scim_api::AppState,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("/scim/v2{path}"))
+        .header("host", "scim.example.com")
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("content-type", "application/scim+json");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request
+        .body(axum::body::Body::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
+        .expect("request");
+    let response = scim_api::app(state)
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[track_caller]
+fn assert_scim_error_body(status: u16, body: &Value, expected: u16) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{body}"
+    );
+    assert_eq!(body["status"], expected.to_string(), "{body}");
+}
+
+/// The membership items and Members sync marks, with their attributes.
+fn memberships_and_marks(snapshot: &Snapshot) -> Vec<((String, String), String)> {
+    snapshot
+        .iter()
+        .filter(|((pk, _), _)| pk.contains("#GM#") || pk.contains("#UG#") || pk.contains("#GSYNC"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_group_delete_whose_if_match_loses_a_race_answers_412_and_keeps_memberships() {
+    // Arrange: the ETag matches when read; a membership PATCH lands before
+    // the delete is written.
+    let app = spawn_app().await;
+    let users = create_users(&app, 2).await;
+    let gid = group_with(&app, &refs(&users)).await;
+    let url = format!("/Groups/{gid}");
+    let etag = app.get(&url).await.header("etag").expect("ETag").to_owned();
+    let before = memberships_and_marks(&app.snapshot().await);
+    let state = losing_races(&app, 1);
+
+    // Act
+    let (status, body) = call_with(&app, state, "DELETE", &url, None, &[("if-match", &etag)]).await;
+
+    // Assert
+    assert_scim_error_body(status, &body, 412);
+    assert_eq!(members_of(&app, &gid).await, set(&users));
+    assert_eq!(groups_of_user(&app, &users[0]).await.len(), 1);
+    assert_eq!(
+        memberships_and_marks(&app.snapshot().await),
+        before,
+        "no membership and no membership sync mark was written"
+    );
+}
+
+#[tokio::test]
+async fn a_membership_patch_whose_if_match_loses_a_race_answers_412_and_adds_no_one() {
+    // Arrange
+    let app = spawn_app().await;
+    let users = create_users(&app, 1).await;
+    let gid = group_with(&app, &[]).await;
+    let url = format!("/Groups/{gid}");
+    let etag = app.get(&url).await.header("etag").expect("ETag").to_owned();
+    let before = memberships_and_marks(&app.snapshot().await);
+    let state = losing_races(&app, 1);
+    let body = patch_body(&[Dialect::Default.add(&refs(&users))]);
+
+    // Act
+    let (status, reply) = call_with(
+        &app,
+        state,
+        "PATCH",
+        &url,
+        Some(&body),
+        &[("if-match", &etag)],
+    )
+    .await;
+
+    // Assert
+    assert_scim_error_body(status, &reply, 412);
+    assert!(members_of(&app, &gid).await.is_empty());
+    assert_eq!(memberships_and_marks(&app.snapshot().await), before);
+}
+
+#[tokio::test]
+async fn a_group_put_without_if_match_that_keeps_losing_races_still_succeeds() {
+    // Arrange
+    let app = spawn_app().await;
+    let users = create_users(&app, 2).await;
+    let gid = group_with(&app, &[&users[0]]).await;
+    let state = losing_races(&app, LOST_RACES);
+    let body = json!({
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "Put under load",
+        "members": [{"value": users[1]}]
+    });
+
+    // Act
+    let (status, reply) = call(&app, state, "PUT", &format!("/Groups/{gid}"), Some(&body)).await;
+
+    // Assert
+    assert_eq!(status, 200, "{reply}");
+    let group = app.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(group.body["displayName"], "Put under load");
+    assert_eq!(members_of(&app, &gid).await, set(&users[1..]));
+}
+
+#[tokio::test]
+async fn a_group_put_whose_if_match_loses_a_race_answers_412_and_changes_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let users = create_users(&app, 2).await;
+    let gid = group_with(&app, &[&users[0]]).await;
+    let url = format!("/Groups/{gid}");
+    let before = app.get(&url).await;
+    let etag = before.header("etag").expect("ETag").to_owned();
+    let state = losing_races(&app, 1);
+    let body = json!({
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "Renamed by PUT",
+        "members": [{"value": users[1]}]
+    });
+
+    // Act
+    let (status, reply) = call_with(
+        &app,
+        state,
+        "PUT",
+        &url,
+        Some(&body),
+        &[("if-match", &etag)],
+    )
+    .await;
+
+    // Assert
+    assert_scim_error_body(status, &reply, 412);
+    assert_eq!(
+        app.get(&url).await.body["displayName"],
+        before.body["displayName"]
+    );
+    assert_eq!(members_of(&app, &gid).await, set(&users[..1]));
 }
 
 // --- Cost: requests per membership PATCH ------------------------------------

@@ -386,3 +386,203 @@ pub fn enc(filter: &str) -> String {
     }
     out
 }
+
+// --- Fault injection ---------------------------------------------------------
+
+/// An app whose router and stores reach the emulator through a
+/// [`FaultProxy`](crate::fault_proxy::FaultProxy), next to a twin on the same
+/// tables, secret prefix and tenant that goes straight to the emulator.
+///
+/// Derefs to the app under test (`app`): `send`/`get`/... and `stores` go
+/// through the proxy. Setup and the test's own verification reads use
+/// `direct`, which faults never touch.
+pub struct ProxiedApp {
+    pub app: TestApp,
+    pub direct: TestApp,
+    pub proxy: crate::fault_proxy::FaultProxy,
+}
+
+impl std::ops::Deref for ProxiedApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// [`spawn_app_with_proxy_timeout`] with the SDK attempt timeout the other
+/// tests use (60 s): faults are errors and drops, not timeouts.
+pub async fn spawn_app_with_proxy() -> ProxiedApp {
+    spawn_app_with_proxy_timeout(std::time::Duration::from_secs(60)).await
+}
+
+/// A fresh, isolated app (as [`spawn_app`]) whose stores talk to the
+/// emulator through a new fault proxy, with SDK attempts timing out after
+/// `attempt_timeout` (a [`Fault::DelayAfter`] longer than it is a timeout).
+///
+/// The proxied stores are built by [`proxied_stores`]. Both routers run without the
+/// per-tenant rate limit.
+///
+/// [`Fault::DelayAfter`]: crate::fault_proxy::Fault::DelayAfter
+pub async fn spawn_app_with_proxy_timeout(attempt_timeout: std::time::Duration) -> ProxiedApp {
+    use scim_api::limits::TenantLimiter;
+
+    let endpoint = emulator_url().await;
+    let proxy = crate::fault_proxy::FaultProxy::start(&endpoint).await;
+    let direct_sdk = emulator_aws_config(&endpoint).await;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let config = StoreConfig {
+        directory_table: format!("test-directory-{run}"),
+        token_secret_prefix: format!("test/{run}/tenants/"),
+        members_table: Some(format!("test-members-{run}")),
+    };
+    let members_table = config.members_table.clone().expect("members table name");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&direct_sdk);
+    tables::ensure_table(&dynamodb, &tables::DIRECTORY, &config.directory_table)
+        .await
+        .expect("table created in the emulator");
+    tables::ensure_table(&dynamodb, &tables::MEMBERS, &members_table)
+        .await
+        .expect("members table created in the emulator");
+
+    let direct_requests = RequestCounter::default();
+    let direct_stores = Stores::counted(&direct_sdk, &config, direct_requests.clone());
+    let (stores, requests) = proxied_stores(proxy.url(), &config, attempt_timeout).await;
+
+    let tenant = TenantId::parse(&format!("t{}", &run[..12])).expect("valid tenant id");
+    let token = direct_stores
+        .tokens
+        .activate(&tenant, None)
+        .await
+        .expect("tenant activated")
+        .expose()
+        .to_owned();
+    // The proxied instance has seen the tenant (as `spawn_app`'s has, by
+    // activating it): what these tests break is storage, not a cold start.
+    stores
+        .tokens
+        .status(&tenant)
+        .await
+        .expect("the proxied token store reads the tenant's secret");
+
+    let serve = |stores: Stores, requests: RequestCounter| {
+        let config = config.clone();
+        let tenant = tenant.clone();
+        let token = token.clone();
+        let dynamodb = dynamodb.clone();
+        async move {
+            let state =
+                AppState::from(stores.clone()).with_tenant_rate_limit(TenantLimiter::new(0));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind a loopback port");
+            let port = listener.local_addr().expect("local addr").port();
+            tokio::spawn(host::run_tcp(
+                listener,
+                app(state.clone()),
+                std::future::pending(),
+            ));
+            TestApp {
+                base: format!("http://127.0.0.1:{port}/scim/v2"),
+                tenant,
+                token,
+                http: reqwest::Client::new(),
+                stores,
+                state,
+                dynamodb,
+                config,
+                requests,
+            }
+        }
+    };
+    ProxiedApp {
+        app: serve(stores, requests).await,
+        direct: serve(direct_stores, direct_requests).await,
+        proxy,
+    }
+}
+
+/// Stores on the tables and secrets of `config` that reach the emulator
+/// through the proxy at `proxy_url`, with SDK attempts timing out after
+/// `attempt_timeout`, and the counter of their DynamoDB requests.
+///
+/// The clients keep the SDK's standard retries (3 attempts, so one injected
+/// 500 is invisible) with millisecond back-off, and get their own unlimited
+/// retry token bucket: injected faults must not drain the bucket that every
+/// other test's clients share (it is per retry partition, process-wide).
+pub async fn proxied_stores(
+    proxy_url: &str,
+    config: &StoreConfig,
+    attempt_timeout: std::time::Duration,
+) -> (Stores, RequestCounter) {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let sdk = emulator_aws_config(proxy_url)
+        .await
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt_timeout)
+                .operation_timeout(attempt_timeout * 4)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(2))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .build();
+    let partition = || {
+        RetryPartition::custom(format!("fault-proxy-{proxy_url}"))
+            .token_bucket(TokenBucket::unlimited())
+            .build()
+    };
+    let requests = RequestCounter::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .retry_partition(partition())
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk)
+            .retry_partition(partition())
+            .build(),
+    );
+    let table = config.directory_table.as_str();
+    let members = config.members_table.as_deref();
+    // Built from their parts (the fields are public) so that the clients
+    // get their own retry partition.
+    let stores = Stores {
+        users: Arc::new(scim_store::users::DynamoUserStore::new(
+            dynamodb.clone(),
+            table,
+        )),
+        groups: Arc::new(scim_store::groups::DynamoGroupStore::new(
+            dynamodb.clone(),
+            table,
+        )),
+        tokens: Arc::new(scim_store::tokens::SecretsManagerTokenStore::new(
+            secrets,
+            &config.token_secret_prefix,
+        )),
+        members: members.map(|t| {
+            Arc::new(scim_store::members::DynamoMemberStore::new(
+                dynamodb.clone(),
+                t,
+            ))
+        }),
+        sync_state: members.map(|t| {
+            Arc::new(scim_store::sync_state::DynamoSyncState::new(
+                dynamodb.clone(),
+                t,
+            ))
+        }),
+    };
+    (stores, requests)
+}

@@ -2,10 +2,14 @@
 //! real DynamoDB/Secrets Manager APIs of the emulator. See `helpers.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod atomicity;
 mod bad_input;
 mod concurrency;
 mod costs;
+mod fault_proxy;
+mod faults;
 mod groups_lifecycle;
+mod hardening;
 mod helpers;
 mod lambda_events;
 mod smoke;

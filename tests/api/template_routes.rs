@@ -778,3 +778,259 @@ fn the_sync_may_invoke_only_itself_and_is_run_by_the_schedule() {
     .expect("the schedule's Input is JSON");
     assert_eq!(input, json!({"scheduled": true}));
 }
+
+/// The partition key of every item a DynamoDB write request names, read
+/// from the request bodies the SDK sends (reads and condition checks are
+/// not writes).
+#[derive(Debug, Clone, Default)]
+struct WrittenKeys(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl WrittenKeys {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for WrittenKeys {
+    fn name(&self) -> &'static str {
+        "WrittenKeys"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let op = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        let body: Json = context
+            .request()
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Json::Null);
+        let mut pks = Vec::new();
+        let mut push = |item: &Json| {
+            if let Some(pk) = item["pk"]["S"].as_str() {
+                pks.push(pk.to_owned());
+            }
+        };
+        match op.as_str() {
+            "PutItem" => push(&body["Item"]),
+            "UpdateItem" | "DeleteItem" => push(&body["Key"]),
+            _ => {}
+        }
+        for requests in body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            for r in requests.as_array().into_iter().flatten() {
+                push(&r["PutRequest"]["Item"]);
+                push(&r["DeleteRequest"]["Key"]);
+            }
+        }
+        for t in body["TransactItems"].as_array().into_iter().flatten() {
+            push(&t["Put"]["Item"]);
+            push(&t["Update"]["Key"]);
+            push(&t["Delete"]["Key"]);
+        }
+        if let Ok(mut all) = self.0.lock() {
+            all.extend(pks);
+        }
+        Ok(())
+    }
+}
+
+/// IAM's `StringLike`: `*` is any run of characters, `?` any one.
+fn string_like(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => {
+            pattern.len() == value.len()
+                && pattern
+                    .chars()
+                    .zip(value.chars())
+                    .all(|(p, v)| p == '?' || p == v)
+        }
+        Some((head, rest)) => {
+            value.len() >= head.len()
+                && value.is_char_boundary(head.len())
+                && string_like(head, &value[..head.len()])
+                && (head.len()..=value.len())
+                    .filter(|i| value.is_char_boundary(*i))
+                    .any(|i| string_like(rest, &value[i..]))
+        }
+    }
+}
+
+/// The partition-key patterns a function may write in the directory.
+fn directory_write_patterns(template: &Value, logical_id: &str) -> Vec<String> {
+    let function = &template["Resources"][logical_id];
+    let mut patterns = Vec::new();
+    for s in statements(function, logical_id) {
+        let writes = s.actions.iter().any(|a| {
+            matches!(
+                a.as_str(),
+                "dynamodb:PutItem"
+                    | "dynamodb:UpdateItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:BatchWriteItem"
+            )
+        });
+        if !writes || !statement_targets(&s).iter().any(|t| t == "DirectoryTable") {
+            continue;
+        }
+        let leading = as_list(&s.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+        assert!(
+            !leading.is_empty(),
+            "{logical_id}/{}: directory writes are limited to partition-key patterns",
+            s.sid
+        );
+        patterns.extend(leading);
+    }
+    patterns
+}
+
+#[test]
+fn the_users_function_cannot_write_groups_and_the_groups_function_cannot_write_users() {
+    let template = template();
+    let users = directory_write_patterns(&template, "ScimUsersFunction");
+    let groups = directory_write_patterns(&template, "ScimGroupsFunction");
+    for pk in ["T#acme#GROUP", "T#acme#GROUPNAME", "T#acme#GROUPEXT"] {
+        assert!(
+            !users.iter().any(|p| string_like(p, pk)),
+            "users may write {pk}"
+        );
+    }
+    for pk in [
+        "T#acme#USER",
+        "T#acme#USERNAME",
+        "T#acme#USEREXT",
+        "T#acme#EMAIL#a@b.c",
+        "T#acme#DIRTY",
+    ] {
+        assert!(
+            !groups.iter().any(|p| string_like(p, pk)),
+            "groups may write {pk}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_item_the_scim_functions_write_is_allowed_by_their_write_policy() {
+    // Arrange: the app's stores on a client that records written keys.
+    let base_app = spawn_app().await;
+    let sdk = scim_store::config::emulator_aws_config(&crate::helpers::emulator_url().await).await;
+    let keys = WrittenKeys::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(keys.clone())
+            .build(),
+    );
+    let stores = scim_store::Stores::from_clients(
+        dynamodb,
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        &base_app.config,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(scim_api::host::run_tcp(
+        listener,
+        scim_api::app(scim_api::AppState::from(stores)),
+        std::future::pending(),
+    ));
+    let app = TestApp {
+        base: format!("http://127.0.0.1:{port}/scim/v2"),
+        ..base_app
+    };
+    let template = template();
+    let allowed = [
+        (
+            "/Users",
+            directory_write_patterns(&template, "ScimUsersFunction"),
+        ),
+        (
+            "/Groups",
+            directory_write_patterns(&template, "ScimGroupsFunction"),
+        ),
+    ];
+    let check = |path: &str, written: Vec<String>| {
+        let (_, patterns) = allowed
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .expect("a SCIM path");
+        for pk in written {
+            assert!(
+                patterns.iter().any(|p| string_like(p, &pk)),
+                "{path} wrote partition {pk}, which its function's policy does not allow ({patterns:?})"
+            );
+        }
+    };
+
+    // Act: every kind of write Entra makes, each checked against the
+    // policy of the function that serves its path.
+    let user = app
+        .create_user(&crate::helpers::entra_user("adele@contoso.com", "ext-1"))
+        .await;
+    check("/Users", keys.take());
+    let manager = app
+        .create_user(&crate::helpers::entra_user("megan@contoso.com", "ext-2"))
+        .await;
+    check("/Users", keys.take());
+    let steps: Vec<(&str, String, Json)> = vec![
+        (
+            "PATCH",
+            format!("/Users/{user}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": manager},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "adele.v@contoso.com"}]}),
+        ),
+        (
+            "POST",
+            "/Groups".to_owned(),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales", "externalId": "g-1", "members": []}),
+        ),
+    ];
+    let mut group = String::new();
+    for (method, path, body) in steps {
+        let reply = app.send(method, &path, Some(&body)).await;
+        assert!(reply.status < 300, "{method} {path}: {}", reply.body);
+        if method == "POST" {
+            group = reply.body["id"].as_str().unwrap().to_owned();
+        }
+        check(&path, keys.take());
+    }
+    let group_path = format!("/Groups/{group}");
+    for body in [
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Add", "path": "members", "value": [{"value": user}, {"value": manager}]}]}),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}]}),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": manager}]}]}),
+    ] {
+        let reply = app.patch(&group_path, &body).await;
+        assert!(reply.status < 300, "{}", reply.body);
+        check(&group_path, keys.take());
+    }
+    let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "megan@contoso.com", "externalId": "ext-2", "active": true});
+    assert!(app.put(&format!("/Users/{manager}"), &put).await.status < 300);
+    check("/Users", keys.take());
+    // A user still in a group, then the group.
+    assert_eq!(app.delete(&format!("/Users/{user}")).await.status, 204);
+    check("/Users", keys.take());
+    assert_eq!(app.delete(&group_path).await.status, 204);
+    check(&group_path, keys.take());
+    assert_eq!(app.delete(&format!("/Users/{manager}")).await.status, 204);
+    check("/Users", keys.take());
+}
+
+#[test]
+fn string_like_matches_as_iam_does() {
+    assert!(string_like("T#*#USER", "T#acme#USER"));
+    assert!(!string_like("T#*#USER", "T#acme#USERNAME"));
+    assert!(string_like("T#*#GM#*", "T#acme#GM#0b1c"));
+    assert!(!string_like("T#*#GM#*", "T#acme#GROUP"));
+    assert!(string_like("a?c", "abc"));
+}

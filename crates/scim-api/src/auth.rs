@@ -2,18 +2,22 @@
 //! secret read and a constant-time digest compare resolve who is calling; the
 //! tenant then scopes every storage call. Tokens are never logged.
 
+use std::time::Duration;
+
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header;
 use http::request::Parts;
+use http::{HeaderValue, header};
 use scim_proto::ScimError;
 use scim_proto::ids::TenantId;
 use scim_store::tokens::ApiToken;
 use secrecy::SecretString;
+use tokio::time::Instant;
 
 use crate::AppState;
 use crate::error::{ApiError, scim_error_response};
+use crate::limits::Admission;
 
 /// Middleware: resolves the tenant from `Authorization: Bearer <token>` or
 /// answers 401.
@@ -30,6 +34,10 @@ pub async fn require_tenant(
     match state.tokens.verify(&token).await {
         Ok(Some(tenant)) => {
             tracing::Span::current().record("tenant", tenant.as_str());
+            if let Admission::Limited(wait) = state.limits.check(&tenant, Instant::now()) {
+                tracing::info!(%tenant, "tenant over its request rate limit");
+                return too_many_requests(wait);
+            }
             req.extensions_mut().insert(tenant);
             next.run(req).await
         }
@@ -41,6 +49,19 @@ pub async fn require_tenant(
         }
         Err(e) => ApiError::Store(e).into_response(),
     }
+}
+
+/// `429` with a whole-second `Retry-After` (Okta honours only integers).
+fn too_many_requests(wait: Duration) -> Response {
+    let mut res = scim_error_response(&ScimError::new(
+        429,
+        None,
+        "too many requests for this tenant; retry after the number of seconds in Retry-After",
+    ));
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    res
 }
 
 fn bearer_token(headers: &http::HeaderMap) -> Option<ApiToken> {

@@ -58,6 +58,12 @@ impl ApiError {
                 tracing::warn!(error = %e, "storage unavailable");
                 ScimError::unavailable()
             }
+            Self::Store(e @ StoreError::Rejected(_)) => {
+                tracing::info!(error = %e, "storage refused the request's data");
+                ScimError::invalid_value(
+                    "a value in the request is too large (or empty where a key is needed) to be stored",
+                )
+            }
             Self::Store(e @ StoreError::Internal(_)) => {
                 tracing::error!(error = %e, "storage failure");
                 ScimError::internal()

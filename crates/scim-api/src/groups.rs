@@ -1,10 +1,13 @@
 //! `/Groups` handlers.
 //!
 //! Membership never travels as a list through the group item: PATCH turns
-//! member operations into [`MemberChange`]s that the store applies as
-//! per-member writes. Every member named by an add or replace must be a user
-//! of the tenant; that is checked before anything is written, so a bad member
-//! changes nothing.
+//! member operations into [`MemberChange`]s, netted into per-member writes
+//! ([`MemberWrites`]) that the store applies. Every member named by an add or
+//! replace must be a user of the tenant; that is checked before anything is
+//! written, so a bad member changes nothing. A PATCH or PUT is written by one
+//! [`GroupStore::update`](scim_store::groups::GroupStore::update): attributes
+//! and members in one transaction when they fit, so a request that fails
+//! (version check, a member that vanished, storage) changes nothing.
 
 use axum::extract::State;
 use scim_proto::ScimError;
@@ -17,7 +20,7 @@ use scim_proto::projection::Projection;
 use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::{GROUP_RESOURCE, GROUP_SCHEMA};
 use scim_store::StoreError;
-use scim_store::groups::StoredGroup;
+use scim_store::groups::{GroupUpdate, MemberWrites, StoredGroup};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -31,13 +34,6 @@ use crate::{listing, retry};
 /// stays well inside Lambda's 6 MB response limit; larger groups must be read
 /// with `excludedAttributes=members`.
 pub const MAX_MEMBERS_RETURNED: usize = 20_000;
-
-/// Read-modify-write attempts of a PATCH or DELETE racing other writes.
-/// Every membership PATCH bumps the group's version, so during a burst of
-/// them (Entra sends one request per member change, concurrently) an
-/// attribute write can lose several times in a row: retries pause with
-/// jittered back-off ([`retry::pause`]) until the burst lets it through.
-const ATTEMPTS: u32 = 10;
 
 fn location(base: &str, id: &ResourceId) -> String {
     format!("{base}/Groups/{id}")
@@ -189,104 +185,123 @@ pub async fn replace(
 ) -> ApiResult<ScimResponse> {
     let (next, members) = GroupResource::from_request(body)?;
     let members = existing_users(&state, &tenant, &members).await?;
-    let current = load(&state, &tenant, &parse_id(&id)?).await?;
-    if_match.check(&current.meta.etag())?;
-    let stored = write(&state, &tenant, &current, next, &if_match).await?;
-    let members_changed = apply_members(
-        &state,
-        &tenant,
-        &stored.id,
-        &[MemberChange::Replace(
-            members.iter().map(|m| m.as_str().to_owned()).collect(),
-        )],
-    )
-    .await?;
-    // New members are a new version, as in PATCH (else the ETag and
-    // lastModified would not move when a PUT changes only the members).
-    let stored = if members_changed {
-        state.groups.touch(&tenant, &stored.id, None).await?
-    } else {
-        stored
+    let id = parse_id(&id)?;
+    let change = [MemberChange::Replace(
+        members.iter().map(|m| m.as_str().to_owned()).collect(),
+    )];
+    let mut attempt = 0;
+    // Like PATCH: a write lost to a concurrent one re-reads the group and
+    // retries, unless `If-Match` pinned the version (412).
+    let stored = loop {
+        attempt += 1;
+        let current = load(&state, &tenant, &id).await?;
+        if_match.check(&current.meta.etag())?;
+        let writes = member_writes(&state, &tenant, &id, &change).await?;
+        match update(&state, &tenant, &current, next.clone(), &writes, &if_match).await {
+            Err(ApiError::Store(StoreError::VersionMismatch))
+                if !if_match.is_set() && attempt < retry::ATTEMPTS =>
+            {
+                retry::pause(attempt).await;
+            }
+            other => break other?,
+        }
     };
     let mut budget = MAX_MEMBERS_RETURNED;
     let body = project(&state, &tenant, &base, &stored, &projection, &mut budget).await?;
     Ok(ScimResponse::ok(body).with_etag(stored.meta.etag()))
 }
 
-async fn write(
+/// Writes the attributes `next` and the member writes of one PATCH or PUT
+/// to the group `current` read. With `If-Match`, a concurrent change is 412
+/// and nothing is written.
+async fn update(
     state: &AppState,
     tenant: &TenantId,
     current: &StoredGroup,
     next: GroupResource,
+    writes: &MemberWrites,
     if_match: &IfMatch,
 ) -> ApiResult<StoredGroup> {
-    if next == current.group {
-        return Ok(current.clone());
-    }
-    match state.groups.replace(tenant, current, next).await {
+    let next = (next != current.group).then_some(next);
+    match state
+        .groups
+        .update(tenant, current, next, writes, if_match.is_set())
+        .await
+    {
+        Ok(GroupUpdate::Written(stored)) => Ok(stored),
+        Ok(GroupUpdate::NotUsers(_)) => Err(member_gone(StoreError::NotFound)),
         Err(StoreError::VersionMismatch) if if_match.is_set() => {
             Err(ScimError::precondition_failed(
                 "the group changed while the request was processed (If-Match)",
             )
             .into())
         }
-        other => Ok(other?),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Applies member changes in request order (so add-then-remove of the same
-/// member ends without it). Each step is idempotent. Returns false only when
-/// the membership certainly did not change (a replace by the same members).
-async fn apply_members(
+/// The member writes of `changes`, applied in request order (so
+/// add-then-remove of one member ends without it). A replace or a remove of
+/// every member is resolved against the group's current members, read once.
+async fn member_writes(
     state: &AppState,
     tenant: &TenantId,
     group: &ResourceId,
     changes: &[MemberChange],
-) -> ApiResult<bool> {
-    let store = state.groups.as_ref();
-    let mut changed = false;
+) -> ApiResult<MemberWrites> {
+    // Per named user: member (true) or not (false) at the end.
+    let mut wanted = std::collections::BTreeMap::new();
+    // Every current member not in `wanted` is removed.
+    let mut cleared = false;
     for change in changes {
         match change {
             MemberChange::Add(ids) => {
-                store
-                    .add_members(tenant, group, &parse_member_ids(ids))
-                    .await
-                    .map_err(member_gone)?;
-                changed = true;
+                wanted.extend(parse_member_ids(ids).into_iter().map(|id| (id, true)));
             }
             MemberChange::Remove(ids) => {
-                store
-                    .remove_members(tenant, group, &parse_member_ids(ids))
-                    .await?;
-                changed = true;
+                wanted.extend(parse_member_ids(ids).into_iter().map(|id| (id, false)));
             }
             MemberChange::RemoveAll => {
-                store.remove_all_members(tenant, group).await?;
-                changed = true;
+                wanted.clear();
+                cleared = true;
             }
             MemberChange::Replace(ids) => {
-                let wanted = parse_member_ids(ids);
-                let current = store.members(tenant, group, None).await?;
-                let gone: Vec<ResourceId> = current
-                    .iter()
-                    .filter(|m| !wanted.contains(m))
-                    .cloned()
-                    .collect();
-                let new: Vec<ResourceId> = wanted
-                    .iter()
-                    .filter(|m| !current.contains(m))
-                    .cloned()
-                    .collect();
-                store
-                    .add_members(tenant, group, &new)
-                    .await
-                    .map_err(member_gone)?;
-                store.remove_members(tenant, group, &gone).await?;
-                changed |= !new.is_empty() || !gone.is_empty();
+                wanted.clear();
+                cleared = true;
+                wanted.extend(parse_member_ids(ids).into_iter().map(|id| (id, true)));
             }
         }
     }
-    Ok(changed)
+    let mut writes = MemberWrites::default();
+    if cleared {
+        let current: std::collections::BTreeSet<ResourceId> = state
+            .groups
+            .members(tenant, group, None)
+            .await?
+            .into_iter()
+            .collect();
+        for m in current.iter().filter(|m| !wanted.contains_key(*m)) {
+            writes.remove.insert(m.clone());
+        }
+        // Only real changes: a replace by the same members writes nothing.
+        for (id, member) in wanted {
+            match (member, current.contains(&id)) {
+                (true, false) => writes.add.insert(id),
+                (false, true) => writes.remove.insert(id),
+                _ => false,
+            };
+        }
+    } else {
+        // Adds and removes are idempotent: written without reading first.
+        for (id, member) in wanted {
+            if member {
+                writes.add.insert(id);
+            } else {
+                writes.remove.insert(id);
+            }
+        }
+    }
+    Ok(writes)
 }
 
 pub async fn patch(
@@ -301,7 +316,7 @@ pub async fn patch(
     let request = PatchRequest::from_json(body)?;
     let id = parse_id(&id)?;
     let mut attempt = 0;
-    let (stored, changes) = loop {
+    let stored = loop {
         attempt += 1;
         let current = load(&state, &tenant, &id).await?;
         if_match.check(&current.meta.etag())?;
@@ -309,27 +324,28 @@ pub async fn patch(
         let outcome = patch::apply(&mut doc, &request, &GROUP_RESOURCE)?;
         let next = GroupResource::from_doc(doc)?;
         // Validate every member before writing anything.
-        for change in &outcome.member_changes {
-            if let MemberChange::Add(ids) | MemberChange::Replace(ids) = change {
-                existing_users(&state, &tenant, ids).await?;
-            }
+        let named: Vec<String> = outcome
+            .member_changes
+            .iter()
+            .filter_map(|change| match change {
+                MemberChange::Add(ids) | MemberChange::Replace(ids) => Some(ids),
+                _ => None,
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        if !named.is_empty() {
+            existing_users(&state, &tenant, &named).await?;
         }
-        match write(&state, &tenant, &current, next, &if_match).await {
+        let writes = member_writes(&state, &tenant, &id, &outcome.member_changes).await?;
+        match update(&state, &tenant, &current, next, &writes, &if_match).await {
             Err(ApiError::Store(StoreError::VersionMismatch))
-                if !if_match.is_set() && attempt < ATTEMPTS =>
+                if !if_match.is_set() && attempt < retry::ATTEMPTS =>
             {
                 retry::pause(attempt).await;
             }
-            Err(e) => return Err(e),
-            Ok(stored) => break (stored, outcome.member_changes),
+            other => break other?,
         }
-    };
-    let stored = if apply_members(&state, &tenant, &stored.id, &changes).await? {
-        // The membership changed: new version and lastModified. Not
-        // conditional, so concurrent member PATCHes never fail each other.
-        state.groups.touch(&tenant, &stored.id, None).await?
-    } else {
-        stored
     };
     // Entra wants 204 for group PATCH; a client that asks for attributes
     // gets the resource.
@@ -356,20 +372,43 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> ApiResult<ScimResponse> {
     let id = parse_id(&id)?;
-    for attempt in 1..=ATTEMPTS {
-        let current = load(&state, &tenant, &id).await?;
-        if_match.check(&current.meta.etag())?;
-        match state.groups.delete(&tenant, &current).await {
+    let store = state.groups.as_ref();
+    let not_found = || ApiError::from(ScimError::not_found(format!("no group with id {id:?}")));
+    for attempt in 1..=retry::ATTEMPTS {
+        // The group, or what an interrupted DELETE of it left to remove.
+        let target = store
+            .get_for_delete(&tenant, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        match &target.meta {
+            Some(meta) => if_match.check(&meta.etag())?,
+            // An interrupted delete of a group whose last version is not
+            // kept: no ETag can match it.
+            None if if_match.is_set() => {
+                return Err(ScimError::precondition_failed(
+                    "the group is already deleted (If-Match)",
+                )
+                .into());
+            }
+            None => {}
+        }
+        // The memberships go in the same version-checked write as the group
+        // (see scim_store::deletion): a delete that fails changes nothing.
+        match store.delete(&tenant, &target).await {
             Ok(()) => {
                 tracing::info!(group_id = %id, "group deleted");
                 return Ok(ScimResponse::no_content());
             }
-            Err(StoreError::VersionMismatch) if !if_match.is_set() && attempt < ATTEMPTS => {
+            Err(StoreError::VersionMismatch) if if_match.is_set() => {
+                return Err(ScimError::precondition_failed(
+                    "the group changed while the request was processed (If-Match)",
+                )
+                .into());
+            }
+            Err(StoreError::VersionMismatch) if attempt < retry::ATTEMPTS => {
                 retry::pause(attempt).await;
             }
-            Err(StoreError::NotFound) => {
-                return Err(ScimError::not_found(format!("no group with id {id:?}")).into());
-            }
+            Err(StoreError::NotFound) => return Err(not_found()),
             Err(e) => return Err(e.into()),
         }
     }
@@ -389,11 +428,12 @@ pub async fn list(
     let page_of = |after: Option<ResourceId>, limit| async move {
         store.page(tenant_ref, after.as_ref(), limit).await
     };
+    let nth = |n| async move { store.nth_id(tenant_ref, n).await };
     let (page, total) = match &filter {
         None => {
             let total = store.count(&tenant).await?;
             let page = if paging.offset() < total {
-                listing::window(paging.offset(), paging.count, page_of).await?
+                listing::window(paging.offset(), paging.count, nth, page_of).await?
             } else {
                 Vec::new()
             };

@@ -4,7 +4,8 @@
 //!
 //! Layout:
 //! - [`router`] builds the app: routes, auth, body limit, path normalisation.
-//! - [`auth`]: bearer-token middleware that resolves the tenant.
+//! - [`auth`]: bearer-token middleware that resolves the tenant and applies
+//!   its request rate limit ([`limits`]).
 //! - [`extract`]: SCIM-aware request parsing (JSON body in either content
 //!   type, list query parameters, `If-Match`).
 //! - [`response`]: `application/scim+json` responses with ETag/Location.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod groups;
 pub mod host;
+pub mod limits;
 pub mod listing;
 pub mod response;
 pub mod retry;
@@ -33,6 +35,8 @@ use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
 
+use crate::limits::TenantLimiter;
+
 pub use router::{App, app, router};
 
 /// What handlers share: the stores, as capabilities.
@@ -41,6 +45,20 @@ pub struct AppState {
     pub users: Arc<dyn UserStore>,
     pub groups: Arc<dyn GroupStore>,
     pub tokens: Arc<dyn TokenStore>,
+    /// Per-tenant request rate limits (in this process).
+    pub limits: Arc<TenantLimiter>,
+}
+
+impl AppState {
+    /// The same state with another per-tenant rate limit (requests per
+    /// second; `0` = none).
+    #[must_use]
+    pub fn with_tenant_rate_limit(self, limiter: TenantLimiter) -> Self {
+        Self {
+            limits: Arc::new(limiter),
+            ..self
+        }
+    }
 }
 
 /// Path prefix of every SCIM endpoint (the tenant URL ends with it).
@@ -52,6 +70,7 @@ impl From<scim_store::Stores> for AppState {
             users: stores.users,
             groups: stores.groups,
             tokens: stores.tokens,
+            limits: Arc::default(),
         }
     }
 }

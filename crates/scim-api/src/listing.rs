@@ -17,11 +17,25 @@ pub const MAX_FILTER_SCAN: usize = 10_000;
 /// Largest page requested from storage at once.
 const STORE_PAGE: usize = 1000;
 
-/// Resources `offset .. offset + count` in id order, reading pages with `page`.
-pub async fn window<T, F, Fut>(offset: usize, count: usize, mut page: F) -> ApiResult<Vec<T>>
+/// From this offset on, the skipped resources are walked by key only
+/// (`nth`) instead of being read and parsed in full; below it one query
+/// reading them whole is cheaper than two.
+pub const SKIP_BY_KEY_FROM: usize = 100;
+
+/// Resources `offset .. offset + count` in id order, reading pages with
+/// `page`; a large offset is skipped with `nth` (the id of the `n`th
+/// resource, keys only).
+pub async fn window<T, F, Fut, N, NFut>(
+    offset: usize,
+    count: usize,
+    nth: N,
+    mut page: F,
+) -> ApiResult<Vec<T>>
 where
     F: FnMut(Option<ResourceId>, usize) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
+    N: FnOnce(usize) -> NFut,
+    NFut: Future<Output = Result<Option<ResourceId>, StoreError>>,
 {
     let mut out = Vec::with_capacity(count);
     if count == 0 {
@@ -29,6 +43,15 @@ where
     }
     let mut skipped = 0;
     let mut after = None;
+    if offset >= SKIP_BY_KEY_FROM {
+        match nth(offset).await? {
+            Some(id) => {
+                skipped = offset;
+                after = Some(id);
+            }
+            None => return Ok(out),
+        }
+    }
     loop {
         let want = (offset - skipped) + (count - out.len());
         let (items, next) = page(after, want.min(STORE_PAGE)).await?;

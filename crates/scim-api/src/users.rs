@@ -26,12 +26,6 @@ use crate::extract::{BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, 
 use crate::response::ScimResponse;
 use crate::{listing, retry};
 
-/// Read-apply-write attempts of a PATCH (or DELETE) racing other writes to the
-/// same user. Every round of a race lets one writer through, so this bounds
-/// how many concurrent writers of one user are all served without a 409:
-/// Entra sends one request per change and several can arrive at once.
-const PATCH_ATTEMPTS: u32 = 32;
-
 fn location(base: &str, id: &ResourceId) -> String {
     format!("{base}/Users/{id}")
 }
@@ -133,9 +127,25 @@ pub async fn replace(
     ScimJson(body): ScimJson,
 ) -> ApiResult<ScimResponse> {
     let next = UserResource::from_request(body)?;
-    let current = load(state.users.as_ref(), &tenant, &parse_id(&id)?).await?;
-    if_match.check(&current.meta.etag())?;
-    let stored = write(state.users.as_ref(), &tenant, &current, next, &if_match).await?;
+    let id = parse_id(&id)?;
+    let store = state.users.as_ref();
+    let mut attempt = 0;
+    // Like PATCH: a write lost to a concurrent one re-reads the user and
+    // retries (the body replaces whatever it finds; uniqueness is checked
+    // again by the write), unless `If-Match` pinned the version (412).
+    let stored = loop {
+        attempt += 1;
+        let current = load(store, &tenant, &id).await?;
+        if_match.check(&current.meta.etag())?;
+        match write(store, &tenant, &current, next.clone(), &if_match).await {
+            Err(ApiError::Store(StoreError::VersionMismatch))
+                if !if_match.is_set() && attempt < retry::ATTEMPTS =>
+            {
+                retry::pause(attempt).await;
+            }
+            other => break other?,
+        }
+    };
     Ok(
         ScimResponse::ok(project(&state, &tenant, &base, &stored, &projection, true).await?)
             .with_etag(stored.meta.etag()),
@@ -174,7 +184,7 @@ pub async fn patch(
         }
         match write(store, &tenant, &current, next, &if_match).await {
             Err(ApiError::Store(StoreError::VersionMismatch))
-                if !if_match.is_set() && attempt < PATCH_ATTEMPTS =>
+                if !if_match.is_set() && attempt < retry::ATTEMPTS =>
             {
                 retry::pause(attempt).await;
                 continue;
@@ -217,20 +227,42 @@ pub async fn delete(
 ) -> ApiResult<ScimResponse> {
     let id = parse_id(&id)?;
     let store = state.users.as_ref();
-    for attempt in 1..=PATCH_ATTEMPTS {
-        let current = load(store, &tenant, &id).await?;
-        if_match.check(&current.meta.etag())?;
-        match store.delete(&tenant, &current).await {
+    let not_found = || ApiError::from(ScimError::not_found(format!("no user with id {id:?}")));
+    for attempt in 1..=retry::ATTEMPTS {
+        // The user, or what an interrupted DELETE of it left to remove.
+        let target = store
+            .get_for_delete(&tenant, &id)
+            .await?
+            .ok_or_else(not_found)?;
+        match &target.meta {
+            Some(meta) => if_match.check(&meta.etag())?,
+            // An interrupted delete of a user whose last version is not
+            // kept: no ETag can match it.
+            None if if_match.is_set() => {
+                return Err(ScimError::precondition_failed(
+                    "the user is already deleted (If-Match)",
+                )
+                .into());
+            }
+            None => {}
+        }
+        // The memberships go in the same version-checked write as the user
+        // (see scim_store::deletion): a delete that fails changes nothing.
+        match store.delete(&tenant, &target).await {
             Ok(()) => {
                 tracing::info!(user_id = %id, "user deleted");
                 return Ok(ScimResponse::no_content());
             }
-            Err(StoreError::VersionMismatch) if !if_match.is_set() => {
+            Err(StoreError::VersionMismatch) if if_match.is_set() => {
+                return Err(ScimError::precondition_failed(
+                    "the user changed while the request was processed (If-Match)",
+                )
+                .into());
+            }
+            Err(StoreError::VersionMismatch) if attempt < retry::ATTEMPTS => {
                 retry::pause(attempt).await;
             }
-            Err(StoreError::NotFound) => {
-                return Err(ScimError::not_found(format!("no user with id {id:?}")).into());
-            }
+            Err(StoreError::NotFound) => return Err(not_found()),
             Err(e) => return Err(e.into()),
         }
     }
@@ -250,11 +282,12 @@ pub async fn list(
     let page_of = |after: Option<ResourceId>, limit| async move {
         store.page(tenant_ref, after.as_ref(), limit).await
     };
+    let nth = |n| async move { store.nth_id(tenant_ref, n).await };
     let (page, total) = match &filter {
         None => {
             let total = store.count(&tenant).await?;
             let page = if paging.offset() < total {
-                listing::window(paging.offset(), paging.count, page_of).await?
+                listing::window(paging.offset(), paging.count, nth, page_of).await?
             } else {
                 Vec::new()
             };

@@ -5,9 +5,9 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use scim_proto::filter::parse_filter;
-use scim_proto::patch::{PatchRequest, apply};
+use scim_proto::patch::{MAX_VALUES_PER_REQUEST, PatchRequest, apply};
 use scim_proto::resource::UserResource;
 use scim_proto::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use serde_json::json;
@@ -100,6 +100,70 @@ fn patches(c: &mut Criterion) {
     });
 }
 
+/// The cost of the per-request value cap (issue #9): deduplicating a
+/// maximal list, and refusing a 1 MiB body of 130,000 member ids.
+fn limits(c: &mut Criterion) {
+    let patch_op = |op: serde_json::Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]});
+    // 1000 member ids (the cap), each id twice, as Entra sends them.
+    let members: Vec<_> = (0..MAX_VALUES_PER_REQUEST)
+        .map(|i| json!({"value": format!("{:08x}-9d3a-4b5c-8e6f-0a1b2c3d4e5f", i % 500)}))
+        .collect();
+    let add = PatchRequest::from_json(patch_op(
+        json!({"op": "Add", "path": "members", "value": members}),
+    ))
+    .unwrap();
+    let group = serde_json::Map::from_iter([("displayName".to_owned(), json!("Sales"))]);
+    c.bench_function("dedupe: add 1000 member ids (cap), 500 distinct", |b| {
+        b.iter(|| {
+            let mut g = group.clone();
+            apply(&mut g, black_box(&add), &GROUP_RESOURCE).unwrap()
+        });
+    });
+    // 1000 emails (the cap), 500 distinct, repeats with their keys reordered.
+    let emails: Vec<_> = (0..MAX_VALUES_PER_REQUEST)
+        .map(|i| {
+            let value = format!("user{}@contoso.com", i % 500);
+            if i % 2 == 0 {
+                json!({"value": value, "type": "work"})
+            } else {
+                json!({"type": "work", "value": value})
+            }
+        })
+        .collect();
+    let add_emails = PatchRequest::from_json(patch_op(
+        json!({"op": "add", "path": "emails", "value": emails}),
+    ))
+    .unwrap();
+    let user = UserResource::from_request(entra_user()).unwrap().doc;
+    c.bench_function("dedupe: add 1000 emails (cap), 500 distinct", |b| {
+        b.iter(|| {
+            let mut u = user.clone();
+            apply(&mut u, black_box(&add_emails), &USER_RESOURCE).unwrap()
+        });
+    });
+    let ids: Vec<_> = (0..130_000)
+        .map(|i| json!({"value": format!("{i:08x}-9d3a-4b5c-8e6f-0a1b2c3d4e5f")}))
+        .collect();
+    let huge = patch_op(json!({"op": "Add", "path": "members", "value": ids}));
+    let text = serde_json::to_vec(&huge).unwrap();
+    c.bench_function(
+        "reject 130,000 member ids (tooMany), from parsed JSON",
+        |b| {
+            b.iter_batched(
+                || huge.clone(),
+                |body| PatchRequest::from_json(body).unwrap_err(),
+                BatchSize::LargeInput,
+            );
+        },
+    );
+    c.bench_function("reject 130,000 member ids (tooMany), from bytes", |b| {
+        b.iter(|| {
+            let body: serde_json::Value = serde_json::from_slice(black_box(&text)).unwrap();
+            PatchRequest::from_json(body).unwrap_err()
+        });
+    });
+}
+
 fn resources(c: &mut Criterion) {
     let body = entra_user();
     c.bench_function("validate Entra create body", |b| {
@@ -107,5 +171,5 @@ fn resources(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, filters, patches, resources);
+criterion_group!(benches, filters, patches, limits, resources);
 criterion_main!(benches);

@@ -129,6 +129,16 @@ impl ScimError {
 
 pub type ScimResult<T> = Result<T, ScimError>;
 
+/// Client input as echoed in a `detail`: at most 64 characters, cut on a
+/// character boundary, so that a huge name cannot make a huge error body.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match s.char_indices().nth(MAX_CHARS) {
+        None => s.to_owned(),
+        Some((end, _)) => format!("{}…", s.get(..end).unwrap_or_default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

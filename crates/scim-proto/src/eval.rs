@@ -811,4 +811,22 @@ mod tests {
         );
         assert!(indexed.is_some());
     }
+
+    #[test]
+    fn documents_with_multi_byte_keys_and_values_evaluate() {
+        // Arrange
+        let doc = json!({
+            "userName": "İstanbul€",
+            "ab€": "x",
+            "urn€:x": {"userName": "nope"},
+            "emails": [{"value": "ü@x", "type": "wörk"}]
+        });
+        let matches = |s: &str| filter(s).matches(&doc, &USER_RESOURCE);
+        // Act / Assert
+        assert!(matches(r#"userName eq "İSTANBUL€""#));
+        assert!(matches(r#"userName sw "İs""#));
+        assert!(matches(r#"emails[type eq "WÖRK"].value co "Ü""#));
+        assert!(!matches(r#"nickName eq "x""#));
+        assert!(!matches(r#"userName eq "nope""#));
+    }
 }

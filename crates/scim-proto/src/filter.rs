@@ -1757,17 +1757,19 @@ mod tests {
                 .map(|(i, _)| i)
                 .chain([sample.len()])
                 .collect();
+            let head = |i: usize| sample.get(..i).unwrap_or_default();
+            let tail = |i: usize| sample.get(i..).unwrap_or_default();
             for &b in &bounds {
-                check(&sample[..b]);
-                check(&sample[b..]);
+                check(head(b));
+                check(tail(b));
                 cases += 2;
             }
             for w in bounds.windows(2) {
                 let (a, b) = (w[0], w[1]);
-                check(&format!("{}{}", &sample[..a], &sample[b..]));
+                check(&format!("{}{}", head(a), tail(b)));
                 for noise in NOISE {
-                    check(&format!("{}{noise}{}", &sample[..a], &sample[a..]));
-                    check(&format!("{}{noise}{}", &sample[..a], &sample[b..]));
+                    check(&format!("{}{noise}{}", head(a), tail(a)));
+                    check(&format!("{}{noise}{}", head(a), tail(b)));
                     cases += 2;
                 }
             }
@@ -1782,12 +1784,41 @@ mod tests {
                     let bounds: Vec<usize> = sample.char_indices().map(|(i, _)| i).collect();
                     let a = bounds[rand(bounds.len())];
                     let b = bounds[rand(bounds.len())].max(a);
-                    input.push_str(&sample[a..b]);
+                    input.push_str(sample.get(a..b).unwrap_or_default());
                 }
             }
             check(&input);
             cases += 1;
         }
         assert!(cases > 10_000, "only {cases} cases");
+    }
+
+    #[test]
+    fn multi_byte_characters_anywhere_give_a_filter_error_or_a_filter_never_a_panic() {
+        // Arrange: attribute names are ASCII; values may be anything.
+        for (text, ok) in [
+            (r#"ab€ eq "x""#, false),
+            (r#"urn€:x eq "x""#, false),
+            (r#"urn:€:x eq 1"#, false),
+            (r#"emails[ty€pe eq "work"]"#, false),
+            (r#"€"#, false),
+            (r#"userName eq "İstanbul€""#, true),
+            (r#"userName eq İ€"#, true),
+            (r#"emails[type eq "wörk"].value eq "ü@x""#, true),
+        ] {
+            // Act
+            let result = parse_filter(text);
+            // Assert
+            match result {
+                Ok(f) => {
+                    assert!(ok, "{text:?} parsed");
+                    assert_eq!(parse_filter(&f.to_string()).unwrap(), f);
+                }
+                Err(e) => {
+                    assert!(!ok, "{text:?}: {}", e.detail);
+                    assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+                }
+            }
+        }
     }
 }

@@ -142,7 +142,9 @@ fn parse_name(s: &str, attr: &str) -> ScimResult<String> {
             "{attr} must be a non-empty string"
         )));
     }
-    if s.len() > MAX_NAME_LEN {
+    // The uniqueness key of a case-insensitive name is its lowercase form,
+    // which can be longer in bytes than the name ('İ' → "i̇"): both must fit.
+    if s.len() > MAX_NAME_LEN || lowercase_len(s) > MAX_NAME_LEN {
         return Err(ScimError::invalid_value(format!(
             "{attr} is longer than {MAX_NAME_LEN} bytes"
         )));
@@ -155,9 +157,29 @@ fn parse_name(s: &str, attr: &str) -> ScimResult<String> {
     Ok(s.to_owned())
 }
 
+/// Length in bytes of `s.to_lowercase()`, without building it.
+fn lowercase_len(s: &str) -> usize {
+    s.chars()
+        .map(|c| c.to_lowercase().map(char::len_utf8).sum::<usize>())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_whose_lowercase_form_outgrows_the_key_limit_are_refused() {
+        // 'İ' is 2 bytes; its lowercase "i̇" is 3.
+        let name = "İ".repeat(MAX_NAME_LEN / 2);
+        assert_eq!(name.len(), MAX_NAME_LEN);
+        assert!(name.to_lowercase().len() > MAX_NAME_LEN);
+        let err = UserName::parse(&name).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(DisplayName::parse(&name).is_err());
+        assert!(UserName::parse(&"İ".repeat(MAX_NAME_LEN / 3)).is_ok());
+        assert_eq!(lowercase_len("AbİΣ"), "AbİΣ".to_lowercase().len());
+    }
 
     #[test]
     fn tenant_ids_accept_dns_like_names_only() {

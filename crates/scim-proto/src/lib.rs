@@ -12,6 +12,10 @@
 //! - [`discovery`]: `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`.
 //! - [`ids`]: identifier newtypes.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Slicing a `str` by byte index panics inside a multi-byte character, and
+// client text reaches every module: use `get`, `split_at_checked`,
+// `strip_prefix` or `char_indices` instead.
+#![deny(clippy::string_slice)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod ast;

@@ -20,12 +20,14 @@
 //! is canonical in names (schema casing for known attributes) but not fully
 //! type-checked: the caller re-validates the document afterwards.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use crate::ast::{AttrPath, AttrTest, CompValue, CompareOp, Filter, PatchPath};
 use crate::error::{ScimError, ScimResult};
 use crate::path::{parse_attr_path, parse_patch_path};
-use crate::resource::{coerce_manager, parse_bool};
+use crate::resource::{MAX_MEMBERS_PER_LIST, coerce_manager, parse_bool, too_many_values};
 use crate::schema::{
     AttrType, AttributeDef, ENTERPRISE_USER_SCHEMA, Mutability, PATCH_OP_SCHEMA, ResourceType,
 };
@@ -33,6 +35,18 @@ use crate::schema::{
 /// Most operations accepted in one request. Entra sends a handful; the cap
 /// bounds the work one request can cause.
 pub const MAX_OPERATIONS: usize = 1000;
+
+/// Most values one PATCH request may carry, summed over its operations: each
+/// element of a `value` array (group member ids included), each attribute of
+/// a path-less `value` object (and of the extension objects in it), each
+/// comparison of a value-filter path, and one for any other value. More is a
+/// 400 `tooMany`. Entra changes group members in small batches (on-demand
+/// provisioning: at most 5) and a handful of attributes per request; Okta
+/// sends up to a few hundred members per request. The cap bounds the work one
+/// request can cause (a 1 MiB body holds about 130,000 bare member ids). A
+/// `replace` of group `members`, which carries a whole membership like a PUT,
+/// is counted apart against [`MAX_MEMBERS_PER_LIST`].
+pub const MAX_VALUES_PER_REQUEST: usize = 1000;
 
 /// `op` of a PATCH operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +139,91 @@ impl PatchRequest {
             .enumerate()
             .map(|(i, op)| parse_operation(i, op))
             .collect::<ScimResult<Vec<_>>>()?;
-        Ok(Self { operations })
+        let request = Self { operations };
+        request.check_size()?;
+        Ok(request)
     }
+
+    /// Refuses a request carrying more than [`MAX_VALUES_PER_REQUEST`]
+    /// values, or more than [`MAX_MEMBERS_PER_LIST`] members in `replace`s of
+    /// `members` (400 `tooMany`). Linear in the number of operations and
+    /// path-less attributes; nothing is applied before this check.
+    pub fn check_size(&self) -> ScimResult<()> {
+        let mut values = 0usize;
+        let mut membership = 0usize;
+        for op in &self.operations {
+            let replace = op.op == PatchOpKind::Replace;
+            match (&op.path, &op.value) {
+                (Some(path), value) => {
+                    let n = value.as_ref().map_or(0, value_count);
+                    if replace && path.filter.is_none() && is_members_path(&path.attr) {
+                        membership = membership.saturating_add(n);
+                    } else {
+                        let terms = path.filter.as_ref().map_or(0, comparisons);
+                        values = values.saturating_add(n).saturating_add(terms);
+                    }
+                }
+                (None, Some(Value::Object(attrs))) => {
+                    for (key, v) in attrs {
+                        if replace && key.eq_ignore_ascii_case("members") {
+                            membership = membership.saturating_add(value_count(v));
+                        } else if is_urn(key)
+                            && let Value::Object(ext) = v
+                        {
+                            let n = ext.values().map(value_count).sum::<usize>();
+                            values = values.saturating_add(n.max(1));
+                        } else {
+                            values = values.saturating_add(value_count(v));
+                        }
+                    }
+                }
+                (None, _) => values = values.saturating_add(1),
+            }
+        }
+        if values > MAX_VALUES_PER_REQUEST {
+            return Err(ScimError::too_many(format!(
+                "the PATCH request carries {values} values (member ids, list elements, \
+                 attributes); at most {MAX_VALUES_PER_REQUEST} are accepted per request, so \
+                 split it into smaller requests"
+            )));
+        }
+        if membership > MAX_MEMBERS_PER_LIST {
+            return Err(too_many_values(
+                "the replaced members",
+                membership,
+                MAX_MEMBERS_PER_LIST,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How many values a `value` counts for: the elements of an array, else one.
+fn value_count(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.len().max(1),
+        _ => 1,
+    }
+}
+
+/// The comparisons in a value filter (each may name a member id).
+fn comparisons(filter: &Filter) -> usize {
+    match filter {
+        Filter::Attr { .. } => 1,
+        Filter::ValuePath { filter, sub, .. } => comparisons(filter) + usize::from(sub.is_some()),
+        Filter::And(a, b) | Filter::Or(a, b) => comparisons(a) + comparisons(b),
+        Filter::Not(inner) => comparisons(inner),
+    }
+}
+
+/// `members`, unqualified or in the core Group schema.
+fn is_members_path(attr: &AttrPath) -> bool {
+    attr.sub.is_none()
+        && attr.name.eq_ignore_ascii_case("members")
+        && attr
+            .urn
+            .as_deref()
+            .is_none_or(|urn| urn.eq_ignore_ascii_case(crate::schema::GROUP.id))
 }
 
 fn parse_operation(index: usize, op: Value) -> ScimResult<PatchOperation> {
@@ -203,6 +300,8 @@ pub fn apply(
     request: &PatchRequest,
     rt: &ResourceType,
 ) -> ScimResult<PatchOutcome> {
+    // Requests built without `from_json` get the same bound on their work.
+    request.check_size()?;
     let mut engine = Engine {
         rt,
         doc: doc.clone(),
@@ -778,23 +877,17 @@ impl Engine<'_> {
                 )));
             }
         };
-        let matches: Vec<usize> = items
-            .iter()
-            .enumerate()
-            .filter(|(_, el)| matcher.matches(el, rt))
-            .map(|(i, _)| i)
+        let matched: Vec<bool> = items.iter().map(|el| matcher.matches(el, rt)).collect();
+        let matches: Vec<usize> = (0..items.len())
+            .filter(|&i| matched.get(i).copied().unwrap_or(false))
             .collect();
         let mut touched = matches.clone();
         let result = match value {
             None => {
                 match sub {
                     None => {
-                        let mut i = 0;
-                        items.retain(|_| {
-                            let keep = !matches.contains(&i);
-                            i += 1;
-                            keep
-                        });
+                        let mut flags = matched.iter();
+                        items.retain(|_| !flags.next().copied().unwrap_or(false));
                     }
                     Some(sub) => {
                         for &i in &matches {
@@ -969,33 +1062,32 @@ fn set_multi(
     label: &str,
 ) -> ScimResult<Option<Value>> {
     let incoming = match value {
-        Value::Array(items) => items.clone(),
-        other => vec![other.clone()],
+        Value::Array(items) => items.as_slice(),
+        other => std::slice::from_ref(other),
     };
+    if incoming.len() > MAX_VALUES_PER_REQUEST {
+        return Err(too_many_values(
+            label,
+            incoming.len(),
+            MAX_VALUES_PER_REQUEST,
+        ));
+    }
     let mut new_items = Vec::with_capacity(incoming.len());
     for item in incoming {
         if item.is_null() {
             continue;
         }
-        let item = coerce_single(item, def, label)?;
-        if !new_items.contains(&item) {
-            new_items.push(item);
-        }
+        new_items.push(coerce_single(item.clone(), def, label)?);
     }
     let (mut items, touched) = match (kind, existing) {
         (PatchOpKind::Add, Some(Value::Array(mut items))) => {
-            let mut touched = Vec::new();
-            for item in new_items {
-                if !items.contains(&item) {
-                    touched.push(items.len());
-                    items.push(item);
-                }
-            }
+            let touched = append_distinct(&mut items, new_items);
             (items, touched)
         }
         _ => {
-            let touched = (0..new_items.len()).collect();
-            (new_items, touched)
+            let mut items = Vec::with_capacity(new_items.len());
+            let touched = append_distinct(&mut items, new_items);
+            (items, touched)
         }
     };
     enforce_single_primary(&mut items, &touched, def);
@@ -1012,7 +1104,12 @@ fn remove_listed_values(
     label: &str,
 ) -> ScimResult<Option<Value>> {
     let listed = match value {
-        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(Value::Array(items)) if !items.is_empty() => {
+            if items.len() > MAX_VALUES_PER_REQUEST {
+                return Err(too_many_values(label, items.len(), MAX_VALUES_PER_REQUEST));
+            }
+            items.clone()
+        }
         Some(v @ Value::Object(_)) => vec![v.clone()],
         _ => return Ok(None),
     };
@@ -1063,14 +1160,42 @@ fn enforce_single_primary(
     {
         return;
     }
-    for (i, item) in items.iter_mut().enumerate() {
-        if !touched.contains(&i)
+    let mut is_touched = vec![false; items.len()];
+    for &i in touched {
+        if let Some(t) = is_touched.get_mut(i) {
+            *t = true;
+        }
+    }
+    for (item, touched) in items.iter_mut().zip(is_touched) {
+        if !touched
             && is_primary(item)
             && let Value::Object(obj) = item
         {
             obj.insert("primary".to_owned(), Value::Bool(false));
         }
     }
+}
+
+/// Appends to `items` each of `incoming` that equals no element of `items`
+/// (nor one appended before it), in order, and returns the indices of the
+/// appended elements. Expected linear time: `serde_json::Value`'s `Hash`
+/// agrees with its `==` (objects hash their entries sorted by key, since a
+/// `preserve_order` map compares equal whatever its key order; numbers hash
+/// as `Number` compares), so candidates are found by hash, never by
+/// comparing every pair. Elements already duplicated in `items` stay.
+fn append_distinct(items: &mut Vec<Value>, incoming: Vec<Value>) -> Vec<usize> {
+    let keep: Vec<bool> = {
+        let mut seen: HashSet<&Value> = items.iter().collect();
+        incoming.iter().map(|v| seen.insert(v)).collect()
+    };
+    let mut touched = Vec::new();
+    for (item, keep) in incoming.into_iter().zip(keep) {
+        if keep {
+            touched.push(items.len());
+            items.push(item);
+        }
+    }
+    touched
 }
 
 /// Sets (or with `None` removes) `sub` in `obj`. `value` is already coerced.
@@ -1093,17 +1218,157 @@ fn merge_into(
             "{label} needs an object of sub-attributes"
         )));
     };
-    for (k, v) in fields {
+    if fields.len() <= SMALL_OBJECT {
+        for (k, v) in fields {
+            let sub_def = def.and_then(|d| d.sub(k));
+            let key = canonical_key(obj, k, sub_def);
+            detach(obj, &key);
+            let v = match v {
+                Value::Null => None,
+                v => Some(coerce_single(v.clone(), sub_def, &format!("{label}.{k}"))?),
+            };
+            store(obj, key, v);
+        }
+        return Ok(());
+    }
+    // As above, in linear time whatever the number of fields.
+    let mut merged = CiObject::from_map(std::mem::take(obj));
+    let result = fields.iter().try_for_each(|(k, v)| {
         let sub_def = def.and_then(|d| d.sub(k));
-        let key = canonical_key(obj, k, sub_def);
-        detach(obj, &key);
+        let key = match sub_def {
+            Some(d) => d.name.to_owned(),
+            None => merged.find_key(k).unwrap_or(k).to_owned(),
+        };
+        merged.detach(&key);
         let v = match v {
             Value::Null => None,
             v => Some(coerce_single(v.clone(), sub_def, &format!("{label}.{k}"))?),
         };
-        store(obj, key, v);
+        merged.store(key, v);
+        Ok(())
+    });
+    *obj = merged.into_map();
+    result
+}
+
+/// Objects of at most this many fields are rewritten in place, scanning for
+/// other spellings of each name (cheapest for the few fields clients send);
+/// larger ones through a [`CiObject`], so that no object costs quadratic time.
+const SMALL_OBJECT: usize = 16;
+
+/// An object being rewritten key by key with the case-insensitive rules of
+/// [`find_key`], [`detach`], [`take_ci`] and [`store`], in expected linear
+/// time: keys are indexed by their ASCII-lowercased form, and removed entries
+/// leave holes instead of shifting the rest, so a request object with many
+/// keys (or many spellings of one) costs no more than its size.
+#[derive(Default)]
+struct CiObject {
+    /// Entries in order; `None` where one was removed.
+    slots: Vec<Option<(String, Value)>>,
+    /// Lowercased key → slots holding a spelling of it, in order.
+    index: HashMap<String, Vec<usize>>,
+}
+
+impl CiObject {
+    fn from_map(map: Map<String, Value>) -> Self {
+        let mut out = Self::default();
+        for (k, v) in map {
+            out.push(k, v);
+        }
+        out
     }
-    Ok(())
+
+    fn push(&mut self, key: String, value: Value) {
+        self.index
+            .entry(key.to_ascii_lowercase())
+            .or_default()
+            .push(self.slots.len());
+        self.slots.push(Some((key, value)));
+    }
+
+    fn live(&self, lower: &str) -> impl Iterator<Item = (usize, &String)> {
+        self.index
+            .get(lower)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| match self.slots.get(i) {
+                Some(Some((k, _))) => Some((i, k)),
+                _ => None,
+            })
+    }
+
+    /// The first key equal to `name` ignoring ASCII case.
+    fn find_key(&self, name: &str) -> Option<&str> {
+        self.live(&name.to_ascii_lowercase())
+            .next()
+            .map(|(_, k)| k.as_str())
+    }
+
+    /// Like [`detach`]: removes the other spellings of `key` and takes the
+    /// value of `key` itself, leaving its slot (for [`Self::store`]).
+    fn detach(&mut self, key: &str) -> Option<Value> {
+        let lower = key.to_ascii_lowercase();
+        let spellings: Vec<usize> = self.live(&lower).map(|(i, _)| i).collect();
+        let mut found = None;
+        let mut exact = None;
+        for i in spellings {
+            let Some(slot) = self.slots.get_mut(i) else {
+                continue;
+            };
+            if slot.as_ref().is_some_and(|(k, _)| k == key) {
+                exact = Some(i);
+            } else if let Some((_, v)) = slot.take()
+                && found.is_none()
+            {
+                // Removed either way; the first spelling's value is kept.
+                found = Some(v);
+            }
+        }
+        self.index.insert(lower, exact.into_iter().collect());
+        match exact.and_then(|i| self.slots.get_mut(i)) {
+            Some(Some((_, v))) => Some(std::mem::take(v)),
+            _ => found,
+        }
+    }
+
+    /// Like [`take_ci`]: removes every spelling of `name`.
+    fn take_ci(&mut self, name: &str) -> Option<Value> {
+        let lower = name.to_ascii_lowercase();
+        let mut found = None;
+        for i in self.index.remove(&lower).unwrap_or_default() {
+            if let Some((k, v)) = self.slots.get_mut(i).and_then(Option::take)
+                && (k == name || found.is_none())
+            {
+                found = Some(v);
+            }
+        }
+        found
+    }
+
+    /// Like [`store`] after [`Self::detach`]: `Some` writes `key` in its
+    /// existing slot or at the end, `None` removes it.
+    fn store(&mut self, key: String, value: Option<Value>) {
+        let lower = key.to_ascii_lowercase();
+        let exact = self.live(&lower).find(|(_, k)| **k == key).map(|(i, _)| i);
+        match (exact, value) {
+            (Some(i), Some(v)) => {
+                if let Some(Some((_, slot))) = self.slots.get_mut(i) {
+                    *slot = v;
+                }
+            }
+            (Some(i), None) => {
+                if let Some(slot) = self.slots.get_mut(i) {
+                    *slot = None;
+                }
+            }
+            (None, Some(v)) => self.push(key, v),
+            (None, None) => {}
+        }
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        self.slots.into_iter().flatten().collect()
+    }
 }
 
 /// The element a filtered add/replace creates when nothing matches: the
@@ -1187,7 +1452,15 @@ fn member_ids(value: &Value) -> ScimResult<Vec<String>> {
         Value::Array(items) => items.as_slice(),
         other => std::slice::from_ref(other),
     };
+    if items.len() > MAX_MEMBERS_PER_LIST {
+        return Err(too_many_values(
+            "members",
+            items.len(),
+            MAX_MEMBERS_PER_LIST,
+        ));
+    }
     let mut ids = Vec::with_capacity(items.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
     for item in items {
         let id = match item {
             Value::Object(m) => get_ci(m, "value").and_then(Value::as_str),
@@ -1200,22 +1473,18 @@ fn member_ids(value: &Value) -> ScimResult<Vec<String>> {
                 "each member must be an object with a non-empty string \"value\" (the member's id)",
             )
         })?;
-        ids.push(id.to_owned());
+        if seen.insert(id) {
+            ids.push(id.to_owned());
+        }
     }
-    dedupe(&mut ids);
     Ok(ids)
 }
 
+/// Drops repeated ids, keeping the first occurrence of each, in expected
+/// linear time.
 fn dedupe(ids: &mut Vec<String>) {
-    let mut seen = Vec::with_capacity(ids.len());
-    ids.retain(|id| {
-        if seen.contains(id) {
-            false
-        } else {
-            seen.push(id.clone());
-            true
-        }
-    });
+    let mut seen: HashSet<String> = HashSet::with_capacity(ids.len());
+    ids.retain(|id| seen.insert(id.clone()));
 }
 
 /// Normalises one (non-list) value for `def`: boolean strings become
@@ -1238,7 +1507,7 @@ fn coerce_single(
                 ))
             })
         }
-        (AttrType::Complex, Value::Object(fields)) => {
+        (AttrType::Complex, Value::Object(fields)) if fields.len() <= SMALL_OBJECT => {
             let mut out = Map::new();
             for (k, v) in fields {
                 if v.is_null() {
@@ -1251,6 +1520,26 @@ fn coerce_single(
                 out.insert(key, v);
             }
             Ok(Value::Object(out))
+        }
+        (AttrType::Complex, Value::Object(fields)) => {
+            // As above, in linear time: a later spelling of a name replaces
+            // an earlier one (moving to the end), keeping the earlier
+            // spelling of an unknown name.
+            let mut out = CiObject::default();
+            for (k, v) in fields {
+                if v.is_null() {
+                    continue;
+                }
+                let sub_def = def.sub(&k);
+                let v = coerce_single(v, sub_def, &format!("{label}.{k}"))?;
+                let key = match sub_def {
+                    Some(d) => d.name.to_owned(),
+                    None => out.find_key(&k).map_or(k, str::to_owned),
+                };
+                out.take_ci(&key);
+                out.store(key, Some(v));
+            }
+            Ok(Value::Object(out.into_map()))
         }
         (_, v) => Ok(v),
     }
@@ -2839,5 +3128,334 @@ mod tests {
         let (_, outcome) = patch(&USER_RESOURCE, alice(), ops);
         // Assert
         assert!(outcome.changed);
+    }
+
+    // --- Limits (issue #9): bounded work per request -----------------------
+
+    /// Entra's member add with `n` distinct UUID-shaped ids.
+    fn entra_member_add(n: usize) -> Value {
+        let members: Vec<Value> = (0..n)
+            .map(|i| json!({ "value": format!("{i:08x}-9d3a-4b5c-8e6f-0a1b2c3d4e5f") }))
+            .collect();
+        json!({
+            "schemas": [PATCH_OP_SCHEMA],
+            "Operations": [{"op": "Add", "path": "members", "value": members}]
+        })
+    }
+
+    #[test]
+    fn a_patch_adding_130000_member_ids_is_rejected_as_too_many() {
+        // Arrange: about what a 1 MiB body holds. Deduplicating it pairwise
+        // took billions of comparisons; now it is refused up front.
+        let body = entra_member_add(130_000);
+        // Act
+        let err = parse_error(body);
+        // Assert
+        assert_eq!(err.status, 400);
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+        assert_eq!(err.to_body()["scimType"], "tooMany");
+        assert!(err.detail.contains("130000"), "{}", err.detail);
+        assert!(err.detail.contains("1000"), "{}", err.detail);
+    }
+
+    #[test]
+    fn the_engine_rejects_130000_member_ids_in_a_request_built_without_parsing() {
+        // Arrange: `PatchRequest`'s fields are public; `apply` checks too.
+        let members: Vec<Value> = (0..130_000).map(|i| json!(format!("id-{i}"))).collect();
+        let request = PatchRequest {
+            operations: vec![PatchOperation {
+                op: PatchOpKind::Add,
+                path: Some(parse_patch_path("members").unwrap()),
+                value: Some(Value::Array(members)),
+            }],
+        };
+        let mut doc = obj(json!({"displayName": "Sales"}));
+        // Act
+        let err = apply(&mut doc, &request, &GROUP_RESOURCE).unwrap_err();
+        // Assert
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+        assert_eq!(doc, obj(json!({"displayName": "Sales"})));
+    }
+
+    #[test]
+    fn the_value_cap_is_the_total_over_all_operations() {
+        // Arrange
+        let half = |op: &str| {
+            let ids: Vec<Value> = (0..600)
+                .map(|i| json!({"value": format!("u{i}")}))
+                .collect();
+            json!({"op": op, "path": "members", "value": ids})
+        };
+        let body =
+            json!({"schemas": [PATCH_OP_SCHEMA], "Operations": [half("Add"), half("Remove")]});
+        // Act
+        let err = parse_error(body);
+        // Assert
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+        assert!(err.detail.contains("1200"), "{}", err.detail);
+    }
+
+    #[test]
+    fn exactly_the_cap_of_member_ids_is_accepted() {
+        // Arrange
+        let body = entra_member_add(MAX_VALUES_PER_REQUEST);
+        let mut group = obj(json!({"displayName": "Sales"}));
+        // Act
+        let request = PatchRequest::from_json(body).unwrap();
+        let outcome = apply(&mut group, &request, &GROUP_RESOURCE).unwrap();
+        // Assert
+        match &outcome.member_changes[..] {
+            [MemberChange::Add(ids)] => assert_eq!(ids.len(), MAX_VALUES_PER_REQUEST),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_large_member_list_with_duplicates_keeps_the_first_occurrence_of_each_in_order() {
+        // Arrange: 1000 entries naming 250 ids, each four times, in a
+        // scrambled order, as objects, bare strings and differently cased
+        // keys (`Value`), which all name the same member.
+        let order: Vec<usize> = (0..1000).map(|i| (i * 7919) % 250).collect();
+        let listed: Vec<Value> = order
+            .iter()
+            .enumerate()
+            .map(|(n, i)| match n % 3 {
+                0 => json!({"value": format!("u{i}-€")}),
+                1 => json!(format!("u{i}-€")),
+                _ => json!({"Value": format!("u{i}-€"), "display": "x"}),
+            })
+            .collect();
+        let mut expected: Vec<String> = Vec::new();
+        for i in &order {
+            let id = format!("u{i}-€");
+            if !expected.contains(&id) {
+                expected.push(id);
+            }
+        }
+        // Act
+        let changes = members(json!([{"op": "Add", "path": "members", "value": listed}]));
+        // Assert
+        assert_eq!(expected.len(), 250);
+        assert_eq!(changes, vec![MemberChange::Add(expected)]);
+    }
+
+    #[test]
+    fn a_large_email_add_with_duplicates_keeps_the_first_occurrence_of_each_in_order() {
+        // Arrange: 1000 values naming 300 distinct emails; a repeat may list
+        // its keys in another order (still the same JSON value), and values
+        // equal to an email the user already has are skipped.
+        let email = |i: usize, reordered: bool| {
+            let value = format!("user{i}@contoso.com");
+            if reordered {
+                json!({"type": "work", "value": value})
+            } else {
+                json!({"value": value, "type": "work"})
+            }
+        };
+        let incoming: Vec<Value> = (0..1000)
+            .map(|n| email((n * 31) % 300, n % 2 == 1))
+            .collect();
+        let doc = obj(json!({
+            "userName": "a",
+            "emails": [{"type": "work", "value": "user0@contoso.com"}, {"value": "other@x"}]
+        }));
+        let mut expected = vec![
+            json!({"type": "work", "value": "user0@contoso.com"}),
+            json!({"value": "other@x"}),
+        ];
+        for v in &incoming {
+            if !expected.contains(v) {
+                expected.push(v.clone());
+            }
+        }
+        // Act
+        let after = patch_user(
+            doc,
+            json!([{"op": "add", "path": "emails", "value": incoming}]),
+        );
+        // Assert
+        assert_eq!(expected.len(), 2 + 299);
+        assert_eq!(after["emails"], Value::Array(expected));
+    }
+
+    #[test]
+    fn values_equal_as_json_are_duplicates_whatever_their_key_order_or_number_form() {
+        // Arrange
+        let ops = json!([{"op": "add", "path": "x509Certificates", "value": [
+            {"value": "a", "display": "b"}, {"display": "b", "value": "a"},
+            {"value": 1}, {"value": 1.0}, {"value": 1}
+        ]}]);
+        // Act
+        let after = patch_user(bob(), ops);
+        // Assert: 1 and 1.0 are different JSON numbers to serde_json.
+        assert_eq!(
+            after["x509Certificates"],
+            json!([{"value": "a", "display": "b"}, {"value": 1}, {"value": 1.0}])
+        );
+    }
+
+    #[test]
+    fn more_values_than_the_cap_in_one_attribute_is_too_many() {
+        // Arrange
+        let values: Vec<Value> = (0..=MAX_VALUES_PER_REQUEST)
+            .map(|i| json!({"value": format!("{i}@x")}))
+            .collect();
+        let body = json!({"schemas": [PATCH_OP_SCHEMA],
+                          "Operations": [{"op": "add", "path": "emails", "value": values}]});
+        // Act
+        let err = parse_error(body);
+        // Assert
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+    }
+
+    #[test]
+    fn path_less_attributes_and_filter_comparisons_count_toward_the_cap() {
+        // Arrange
+        let attrs: Map<String, Value> = (0..=MAX_VALUES_PER_REQUEST)
+            .map(|i| (format!("attr{i}"), json!(i)))
+            .collect();
+        let pathless = json!({"schemas": [PATCH_OP_SCHEMA],
+                              "Operations": [{"op": "replace", "value": attrs}]});
+        let filter = (0..40)
+            .map(|i| format!("value eq \"u{i}\""))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let removes = vec![json!({"op": "remove", "path": format!("members[{filter}]")}); 26];
+        let filtered = json!({"schemas": [PATCH_OP_SCHEMA], "Operations": removes});
+        // Act
+        let errors = [parse_error(pathless), parse_error(filtered)];
+        // Assert
+        for err in errors {
+            assert_eq!(err.scim_type, Some(ScimType::TooMany), "{}", err.detail);
+        }
+    }
+
+    #[test]
+    fn a_replace_of_members_may_carry_a_whole_membership_up_to_its_own_cap() {
+        // Arrange: Okta's full replace lists every member, like a PUT.
+        let ids = |n: usize| -> Vec<Value> {
+            (0..n).map(|i| json!({"value": format!("u{i}")})).collect()
+        };
+        let big = json!([{"op": "replace", "path": "members", "value": ids(5000)}]);
+        let too_big = json!({"schemas": [PATCH_OP_SCHEMA], "Operations": [
+            {"op": "replace", "value": {"members": ids(MAX_MEMBERS_PER_LIST + 1)}}]});
+        // Act
+        let changes = members(big);
+        let err = parse_error(too_big);
+        // Assert
+        assert!(matches!(&changes[..], [MemberChange::Replace(ids)] if ids.len() == 5000));
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+    }
+
+    #[test]
+    fn an_object_with_many_spellings_of_its_keys_is_merged_in_linear_time() {
+        // Arrange: 40,000 keys in 2 spellings each (`k0`, `K0`, …), as an
+        // element value and as a complex value; the later spelling's value
+        // wins, under the first spelling written.
+        let mut fields = Map::new();
+        for i in 0..20_000 {
+            fields.insert(format!("k{i}"), json!(1));
+            fields.insert(format!("K{i}"), json!(2));
+        }
+        let ops = json!([
+            {"op": "add", "path": "emails", "value": [Value::Object(fields.clone())]},
+            {"op": "replace", "path": "name", "value": Value::Object(fields)}
+        ]);
+        // Act
+        let after = patch_user(bob(), ops);
+        // Assert
+        let element = after["emails"][0].as_object().unwrap();
+        assert_eq!(element.len(), 20_000);
+        assert_eq!(element["k7"], 2);
+        let name = after["name"].as_object().unwrap();
+        assert_eq!(name.len(), 20_000);
+        assert_eq!(name["k19999"], 2);
+        assert!(!name.contains_key("K3"));
+    }
+
+    #[test]
+    fn a_filtered_remove_over_a_long_list_removes_every_match() {
+        // Arrange: a stored list of 30,000 elements, all matching.
+        let items: Vec<Value> = (0..30_000)
+            .map(|i| json!({"value": i, "type": "x"}))
+            .collect();
+        let doc = obj(json!({"userName": "a", "things": items}));
+        // Act
+        let after = patch_user(
+            doc,
+            json!([{"op": "remove", "path": "things[type eq \"x\"]"}]),
+        );
+        // Assert
+        assert!(!after.contains_key("things"));
+    }
+
+    // --- Multi-byte text (issue #9): nothing slices inside a character -----
+
+    #[test]
+    fn a_user_stored_with_multi_byte_top_level_keys_can_be_patched_and_revalidated() {
+        // Arrange: `ab€` and `urn€:x` once panicked in validation (`key[..4]`
+        // cut the `€`), on create and on every later PATCH or read.
+        let stored = crate::resource::UserResource::from_request(
+            json!({"userName": "a", "ab€": 1, "urn€:x": "y", "İd": "z"}),
+        )
+        .unwrap()
+        .doc;
+        // Act
+        let after = patch_user(
+            stored,
+            json!([{"op": "add", "path": "x", "value": {"ab€": 1, "urn€:x": 2}},
+                   {"op": "replace", "value": {"nickName": "n"}}]),
+        );
+        let user = crate::resource::UserResource::from_doc(after).unwrap();
+        // Assert
+        assert_eq!(user.doc["ab€"], 1);
+        assert_eq!(user.doc["urn€:x"], "y");
+        assert_eq!(user.doc["x"], json!({"ab€": 1, "urn€:x": 2}));
+        assert_eq!(user.doc["nickName"], "n");
+    }
+
+    #[test]
+    fn a_path_less_key_with_multi_byte_characters_is_invalid_path() {
+        // Arrange: path-less keys are attribute paths, which are ASCII.
+        for key in [
+            "ab€",
+            "urn€:x",
+            "name.€",
+            "urn:ietf:params:scim:schemas:extension:€:2.0:User:a",
+        ] {
+            let ops = json!([{"op": "replace", "value": {key: 1}}]);
+            // Act
+            let err = patch_error(&USER_RESOURCE, bob(), ops);
+            // Assert
+            assert_eq!(
+                err.scim_type,
+                Some(ScimType::InvalidPath),
+                "{key}: {}",
+                err.detail
+            );
+        }
+    }
+
+    #[test]
+    fn multi_byte_paths_and_filter_values_are_handled_without_panicking() {
+        // Arrange
+        let doc = obj(json!({"userName": "a", "emails": [{"value": "ü@x", "type": "wörk€"}]}));
+        // Act
+        let after = patch_user(
+            doc.clone(),
+            json!([{"op": "replace", "path": "emails[type eq \"wörk€\"].value", "value": "€@x"}]),
+        );
+        let errors: Vec<ScimError> = ["ab€", "emails[ty€pe eq \"x\"]", "urn:€:x", "€", "na€me.x"]
+            .into_iter()
+            .map(|path| {
+                parse_error(json!({"schemas": [PATCH_OP_SCHEMA],
+                                   "Operations": [{"op": "add", "path": path, "value": 1}]}))
+            })
+            .collect();
+        // Assert
+        assert_eq!(after["emails"][0]["value"], "€@x");
+        for err in errors {
+            assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{}", err.detail);
+        }
     }
 }

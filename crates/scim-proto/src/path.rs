@@ -342,4 +342,24 @@ mod tests {
         let p: PatchPath = "name.familyName".parse().unwrap();
         assert_eq!(p, path("name.familyName"));
     }
+
+    #[test]
+    fn multi_byte_characters_in_paths_are_invalid_path_or_kept_in_values() {
+        // Arrange / Act / Assert: names are ASCII, filter values anything.
+        for bad in [
+            "ab€",
+            "€",
+            "urn€:x",
+            "urn:€:x",
+            "name.g€",
+            "emails[ty€pe eq \"x\"]",
+            "emails[type eq \"x\"].€",
+        ] {
+            error(bad);
+            let err = parse_attr_path(bad).expect_err(bad);
+            assert_eq!(err.scim_type, Some(ScimType::InvalidPath));
+        }
+        let p = path(r#"emails[type eq "wörk€"].value"#);
+        assert_eq!(p.filter, Some(eq("type", "wörk€")));
+    }
 }

@@ -34,6 +34,12 @@ use crate::schema::{ENTERPRISE_USER, GROUP, ResourceType, Returned, SchemaDef, U
 static KNOWN_SCHEMAS: [&SchemaDef; 3] = [&USER, &GROUP, &ENTERPRISE_USER];
 static CORE_SCHEMAS: [&SchemaDef; 2] = [&USER, &GROUP];
 
+/// Most entries in one `attributes` or `excludedAttributes` list; more is a
+/// 400 `tooMany`. Clients list a few names (Entra: `members`, `id`); the
+/// projection costs entries × attributes, so the cap keeps it cheap on any
+/// stored resource.
+pub const MAX_LISTED_ATTRIBUTES: usize = 100;
+
 /// A parsed `attributes` / `excludedAttributes` pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Projection {
@@ -145,10 +151,20 @@ impl Projection {
 
 /// Parses one list; `None` when it has no entries.
 fn parse_list(param: &str, list: &str) -> ScimResult<Option<Vec<Selector>>> {
-    let selectors = strip_value_filters(list)
+    let stripped = strip_value_filters(list);
+    let items: Vec<&str> = stripped
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
+        .collect();
+    if items.len() > MAX_LISTED_ATTRIBUTES {
+        return Err(ScimError::too_many(format!(
+            "{param} lists {} attributes; at most {MAX_LISTED_ATTRIBUTES} are accepted",
+            items.len()
+        )));
+    }
+    let selectors = items
+        .into_iter()
         .map(|item| parse_item(param, item))
         .collect::<ScimResult<Vec<_>>>()?;
     Ok((!selectors.is_empty()).then_some(selectors))
@@ -264,45 +280,68 @@ fn selects_schema(selector: &Selector, urn: &str) -> bool {
             urn: Some(prefix),
             name,
             sub: None,
-        }) => format!("{prefix}:{name}").eq_ignore_ascii_case(urn),
+        }) => {
+            urn.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                && urn
+                    .get(prefix.len()..)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|rest| rest.eq_ignore_ascii_case(name))
+        }
         Selector::Attr(_) => false,
     }
 }
 
-/// What `attributes=` keeps of attribute `name` in `container`.
-fn keep_for(
-    selectors: &[Selector],
-    rt: &ResourceType,
-    container: Option<&str>,
-    name: &str,
-) -> Keep {
-    let name = name.to_ascii_lowercase();
-    let mut subs = Vec::new();
-    for selector in selectors {
-        match selector {
-            Selector::Schema(s) if container.is_none() && is_core_urn(s, Some(rt)) => {
-                return Keep::All;
-            }
-            Selector::Schema(_) => {}
-            Selector::Attr(path) => {
-                let loc = locate(path, Some(rt));
-                if loc.container.as_deref() == container && loc.name == name {
-                    match loc.sub {
-                        None => return Keep::All,
-                        Some(sub) => subs.push(sub),
-                    }
+/// An `attributes=` list resolved once for a resource type, so that each
+/// attribute of the resource is checked without re-resolving every entry.
+struct KeepPlan {
+    /// A core schema URN is listed: every core attribute is kept whole.
+    core_all: bool,
+    /// Where each listed attribute lives.
+    attrs: Vec<Loc>,
+}
+
+impl KeepPlan {
+    fn new(selectors: &[Selector], rt: &ResourceType) -> Self {
+        Self {
+            core_all: selectors
+                .iter()
+                .any(|s| matches!(s, Selector::Schema(u) if is_core_urn(u, Some(rt)))),
+            attrs: selectors
+                .iter()
+                .filter_map(|s| match s {
+                    Selector::Attr(path) => Some(locate(path, Some(rt))),
+                    Selector::Schema(_) => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// What `attributes=` keeps of attribute `name` in `container`.
+    fn keep_for(&self, container: Option<&str>, name: &str) -> Keep {
+        if container.is_none() && self.core_all {
+            return Keep::All;
+        }
+        let name = name.to_ascii_lowercase();
+        let mut subs = Vec::new();
+        for loc in &self.attrs {
+            if loc.container.as_deref() == container && loc.name == name {
+                match &loc.sub {
+                    None => return Keep::All,
+                    Some(sub) => subs.push(sub.clone()),
                 }
             }
         }
-    }
-    if subs.is_empty() {
-        Keep::Nothing
-    } else {
-        Keep::Subs(subs)
+        if subs.is_empty() {
+            Keep::Nothing
+        } else {
+            Keep::Subs(subs)
+        }
     }
 }
 
 fn keep_only(resource: &mut Map<String, Value>, rt: &ResourceType, selectors: &[Selector]) {
+    let plan = KeepPlan::new(selectors, rt);
     let keys: Vec<String> = resource.keys().cloned().collect();
     for key in keys {
         if is_always_returned(rt, &key) {
@@ -318,13 +357,13 @@ fn keep_only(resource: &mut Map<String, Value>, rt: &ResourceType, selectors: &[
             }
             match value {
                 Value::Object(ext) => {
-                    keep_in(ext, |name| keep_for(selectors, rt, Some(&urn), name));
+                    keep_in(ext, |name| plan.keep_for(Some(&urn), name));
                     !ext.is_empty()
                 }
                 _ => false,
             }
         } else {
-            apply_keep(value, &keep_for(selectors, rt, None, &key))
+            apply_keep(value, &plan.keep_for(None, &key))
         };
         if !keep {
             resource.shift_remove(&key);
@@ -908,5 +947,44 @@ mod tests {
         assert!(!without_name.wants(&AttrPath::with_sub("name", "givenName")));
         assert!(enterprise.wants(&manager));
         assert!(!enterprise.wants(&AttrPath::simple("userName")));
+    }
+
+    #[test]
+    fn a_list_longer_than_the_cap_is_too_many() {
+        // Arrange: the projection costs entries x attributes, so long lists
+        // are refused (issue #9).
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("a{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // Act
+        let ok = Projection::from_query(Some(&list(MAX_LISTED_ATTRIBUTES)), None);
+        let err = Projection::from_query(None, Some(&list(MAX_LISTED_ATTRIBUTES + 1)))
+            .expect_err("should fail");
+        // Assert
+        assert!(ok.is_ok());
+        assert_eq!(err.scim_type, Some(ScimType::TooMany));
+        assert!(
+            err.detail.starts_with("excludedAttributes"),
+            "{}",
+            err.detail
+        );
+    }
+
+    #[test]
+    fn an_extension_selected_by_prefix_and_name_is_kept_whole() {
+        // Arrange: an unknown schema's URN parses as attribute `User` of
+        // `urn:…:2.0`, and still names the whole extension, in any case.
+        let listed = CUSTOM.to_ascii_uppercase();
+        // Act
+        let kept = project(Some(&listed), None, &USER_RESOURCE, user());
+        let dropped = project(None, Some(&listed), &USER_RESOURCE, user());
+        // Assert
+        assert!(kept.contains_key(CUSTOM), "{kept:?}");
+        assert!(!kept.contains_key(ENTERPRISE), "{kept:?}");
+        assert!(!dropped.contains_key(CUSTOM), "{dropped:?}");
+        assert!(dropped.contains_key(ENTERPRISE), "{dropped:?}");
     }
 }

@@ -7,6 +7,8 @@
 //! what it would send and re-PATCHes on any difference. `id`, `meta` and
 //! `schemas` are never part of the stored map; [`render`] adds them.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -25,6 +27,20 @@ pub const MAX_DOCUMENT_BYTES: usize = 128 * 1024;
 /// Most distinct email values indexed per user (each costs an index item).
 pub const MAX_EMAILS: usize = 20;
 
+/// Most values of one multi-valued attribute (`emails`, `roles`, an unknown
+/// list, …) in a POST or PUT body; more is a 400 `tooMany`. Real users have a
+/// handful; the cap bounds the work one request can cause.
+pub const MAX_VALUES_PER_ATTRIBUTE: usize = 1000;
+
+/// Most members in a whole membership list: the `members` of a group's POST
+/// or PUT body, or of a PATCH `replace` of `members`; more is a 400
+/// `tooMany`. Okta's wizard-built integrations PUT a group's full member list
+/// (what a GET returned), so this matches the most members the API returns
+/// for one group (`scim-api`'s `MAX_MEMBERS_RETURNED`): a group that can be
+/// read can be written back. Incremental member changes (PATCH `add`/`remove`)
+/// have the tighter [`crate::patch::MAX_VALUES_PER_REQUEST`].
+pub const MAX_MEMBERS_PER_LIST: usize = 20_000;
+
 /// A validated User.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserResource {
@@ -42,7 +58,9 @@ pub struct UserResource {
 impl UserResource {
     /// Parses a POST/PUT body.
     pub fn from_request(body: Value) -> ScimResult<Self> {
-        Self::from_doc(canonicalize(expect_object(body)?, &USER_RESOURCE)?)
+        let body = expect_object(body)?;
+        check_list_sizes(&body, &USER_RESOURCE)?;
+        Self::from_doc(canonicalize(body, &USER_RESOURCE)?)
     }
 
     /// Validates a canonical document (e.g. the result of a PATCH).
@@ -111,7 +129,9 @@ impl GroupResource {
     /// Parses a POST/PUT body. `members` is taken out of the document and
     /// returned separately as member ids.
     pub fn from_request(body: Value) -> ScimResult<(Self, Vec<String>)> {
-        let mut doc = canonicalize(expect_object(body)?, &GROUP_RESOURCE)?;
+        let body = expect_object(body)?;
+        check_list_sizes(&body, &GROUP_RESOURCE)?;
+        let mut doc = canonicalize(body, &GROUP_RESOURCE)?;
         let members = match doc.remove("members") {
             None => Vec::new(),
             Some(v) => member_ids(&v)?,
@@ -153,7 +173,15 @@ pub fn member_ids(value: &Value) -> ScimResult<Vec<String>> {
             ));
         }
     };
+    if items.len() > MAX_MEMBERS_PER_LIST {
+        return Err(too_many_values(
+            "members",
+            items.len(),
+            MAX_MEMBERS_PER_LIST,
+        ));
+    }
     let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
     for item in items {
         let id = item
             .get("value")
@@ -162,11 +190,74 @@ pub fn member_ids(value: &Value) -> ScimResult<Vec<String>> {
             .ok_or_else(|| {
                 ScimError::invalid_value("each member must be an object with a string \"value\"")
             })?;
-        if !ids.iter().any(|x| x == id) {
+        if seen.insert(id) {
             ids.push(id.to_owned());
         }
     }
     Ok(ids)
+}
+
+/// Refuses a POST/PUT body that lists more than [`MAX_VALUES_PER_ATTRIBUTE`]
+/// values in a multi-valued attribute (known or not, at the top level or in
+/// an extension object) or more than [`MAX_MEMBERS_PER_LIST`] group members.
+/// Read-only attributes are exempt: they are dropped unread (Okta's PUT sends
+/// back the `groups` a GET returned).
+fn check_list_sizes(body: &Map<String, Value>, rt: &ResourceType) -> ScimResult<()> {
+    for (key, value) in body {
+        if is_urn(key)
+            && let Value::Object(attrs) = value
+        {
+            let schema = rt.schema_for_urn(key);
+            if schema.is_some_and(|s| std::ptr::eq(s, rt.schema)) {
+                // The core schema's object holds top-level attributes.
+                check_list_sizes(attrs, rt)?;
+                continue;
+            }
+            for (name, v) in attrs {
+                check_list_size(rt, schema.and_then(|s| s.attribute(name)), name, v)?;
+            }
+            continue;
+        }
+        let def = if is_urn(key) {
+            key.rsplit_once(':')
+                .and_then(|(urn, attr)| rt.schema_for_urn(urn)?.attribute(attr))
+        } else {
+            rt.schema.attribute(key)
+        };
+        check_list_size(rt, def, key, value)?;
+    }
+    Ok(())
+}
+
+fn check_list_size(
+    rt: &ResourceType,
+    def: Option<&'static AttributeDef>,
+    name: &str,
+    value: &Value,
+) -> ScimResult<()> {
+    let Value::Array(items) = value else {
+        return Ok(());
+    };
+    if def.is_some_and(|d| d.mutability == Mutability::ReadOnly) {
+        return Ok(());
+    }
+    let cap = match def {
+        Some(d) if d.name == "members" && std::ptr::eq(rt, &GROUP_RESOURCE) => MAX_MEMBERS_PER_LIST,
+        _ => MAX_VALUES_PER_ATTRIBUTE,
+    };
+    if items.len() > cap {
+        return Err(too_many_values(name, items.len(), cap));
+    }
+    Ok(())
+}
+
+/// The 400 `tooMany` for a list longer than `cap`.
+pub(crate) fn too_many_values(name: &str, count: usize, cap: usize) -> ScimError {
+    ScimError::too_many(format!(
+        "{} has {count} values; at most {cap} are accepted in one request, so split the change \
+         into smaller requests",
+        crate::error::shorten(name)
+    ))
 }
 
 fn expect_object(body: Value) -> ScimResult<Map<String, Value>> {
@@ -208,21 +299,92 @@ pub fn canonicalize(
     rt: &ResourceType,
 ) -> ScimResult<Map<String, Value>> {
     let mut out = Map::new();
+    let mut unknown = UnknownKeys::new(rt);
     for (key, value) in input {
-        if key.eq_ignore_ascii_case("schemas") {
-            continue;
-        }
-        if is_urn(&key) {
-            canonicalize_urn_key(&mut out, key, value, rt)?;
-            continue;
-        }
-        put_attr(&mut out, rt.schema.attribute(&key), key, value, None)?;
+        put_top_level(&mut out, &mut unknown, key, value, rt)?;
     }
     Ok(out)
 }
 
+/// One top-level attribute, or one written inside the core schema's object
+/// (`"urn:…:core:2.0:User": {…}`) or as a flattened core attribute: all three
+/// are the same thing, so that the output never holds a key that reads
+/// differently when canonicalised again (a nested `schemas`, or a nested
+/// schema URN holding a non-object).
+fn put_top_level(
+    out: &mut Map<String, Value>,
+    unknown: &mut UnknownKeys<'_>,
+    key: String,
+    value: Value,
+    rt: &ResourceType,
+) -> ScimResult<()> {
+    if key.eq_ignore_ascii_case("schemas") {
+        return Ok(());
+    }
+    if is_urn(&key) {
+        return canonicalize_urn_key(out, unknown, key, value, rt);
+    }
+    let def = rt.schema.attribute(&key);
+    put_attr(out, unknown, None, def, key, value, None)
+}
+
+/// The unknown attributes written so far, by object (`None`: the top level;
+/// `Some(urn)`: a known extension object) and ASCII-lowercased name, so that
+/// a later spelling of the same name replaces an earlier one (the RFC's names
+/// are case-insensitive) without scanning the object for every key: a body
+/// with many keys costs linear time, not quadratic.
+struct UnknownKeys<'rt> {
+    rt: &'rt ResourceType,
+    written: HashMap<(Option<&'static str>, String), Vec<String>>,
+}
+
+impl<'rt> UnknownKeys<'rt> {
+    fn new(rt: &'rt ResourceType) -> Self {
+        Self {
+            rt,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Removes from `target` every key written so far that equals `key`
+    /// ignoring ASCII case, and records `key` as written. At the top level an
+    /// unknown key can also equal a known extension's URN in another case
+    /// (inside a core-schema object); that extension object is replaced too.
+    fn replace(
+        &mut self,
+        target: &mut Map<String, Value>,
+        container: Option<&'static str>,
+        key: &str,
+    ) {
+        if container.is_none() {
+            for (ext, _) in self.rt.extensions {
+                if ext.id.eq_ignore_ascii_case(key) {
+                    target.remove(ext.id);
+                }
+            }
+        }
+        let spellings = self
+            .written
+            .entry((container, key.to_ascii_lowercase()))
+            .or_default();
+        for k in spellings.drain(..) {
+            target.remove(&k);
+        }
+        spellings.push(key.to_owned());
+    }
+
+    /// Records `key` as written without removing other spellings (an unknown
+    /// extension object kept as sent).
+    fn record(&mut self, container: Option<&'static str>, key: &str) {
+        self.written
+            .entry((container, key.to_ascii_lowercase()))
+            .or_default()
+            .push(key.to_owned());
+    }
+}
+
 fn is_urn(key: &str) -> bool {
-    key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:")
+    key.len() > 4 && key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// Handles a top-level key that starts with `urn:`: a schema object
@@ -230,6 +392,7 @@ fn is_urn(key: &str) -> bool {
 /// (`"urn:…:enterprise:2.0:User:department": "x"`).
 fn canonicalize_urn_key(
     out: &mut Map<String, Value>,
+    unknown: &mut UnknownKeys<'_>,
     key: String,
     value: Value,
     rt: &ResourceType,
@@ -244,42 +407,51 @@ fn canonicalize_urn_key(
                 schema.id
             )));
         };
+        if std::ptr::eq(schema, rt.schema) {
+            for (name, v) in attrs {
+                put_top_level(out, unknown, name, v, rt)?;
+            }
+            return Ok(());
+        }
         for (name, v) in attrs {
-            let target = if std::ptr::eq(schema, rt.schema) {
-                &mut *out
-            } else {
-                extension_object(out, schema.id)?
-            };
-            put_attr(target, schema.attribute(&name), name, v, Some(schema.id))?;
+            let target = extension_object(out, schema.id)?;
+            let def = schema.attribute(&name);
+            put_attr(
+                target,
+                unknown,
+                Some(schema.id),
+                def,
+                name,
+                v,
+                Some(schema.id),
+            )?;
         }
-        if !std::ptr::eq(schema, rt.schema) {
-            drop_if_empty(out, schema.id);
-        }
+        drop_if_empty(out, schema.id);
         return Ok(());
     }
     // A flattened known-extension attribute: "<schema urn>:<attr>".
     if let Some((urn, attr)) = key.rsplit_once(':')
         && let Some(schema) = rt.schema_for_urn(urn)
     {
-        let target = if std::ptr::eq(schema, rt.schema) {
-            &mut *out
-        } else {
-            extension_object(out, schema.id)?
-        };
+        if std::ptr::eq(schema, rt.schema) {
+            return put_top_level(out, unknown, attr.to_owned(), value, rt);
+        }
+        let target = extension_object(out, schema.id)?;
         put_attr(
             target,
+            unknown,
+            Some(schema.id),
             schema.attribute(attr),
             attr.to_owned(),
             value,
             Some(schema.id),
         )?;
-        if !std::ptr::eq(schema, rt.schema) {
-            drop_if_empty(out, schema.id);
-        }
+        drop_if_empty(out, schema.id);
         return Ok(());
     }
     // An unknown extension: kept as sent (nulls still mean "unassigned").
     if !value.is_null() {
+        unknown.record(None, &key);
         out.insert(key, value);
     }
     Ok(())
@@ -308,17 +480,22 @@ fn drop_if_empty(out: &mut Map<String, Value>, key: &str) {
     }
 }
 
-/// Inserts one attribute into `target`, canonicalised against `def`.
+/// Inserts one attribute into `target` (the object `container` names),
+/// canonicalised against `def`.
 fn put_attr(
     target: &mut Map<String, Value>,
+    unknown: &mut UnknownKeys<'_>,
+    container: Option<&'static str>,
     def: Option<&'static AttributeDef>,
     key: String,
     value: Value,
     schema: Option<&'static str>,
 ) -> ScimResult<()> {
     let Some(def) = def else {
-        // Unknown attribute: kept as sent, except that null unassigns.
-        remove_ci(target, &key);
+        // Unknown attribute: kept as sent, except that null unassigns. An
+        // unknown name never equals a known one ignoring case, so only other
+        // spellings of unknown names need replacing.
+        unknown.replace(target, container, &key);
         if !value.is_null() {
             target.insert(key, value);
         }
@@ -327,7 +504,9 @@ fn put_attr(
     if def.mutability == Mutability::ReadOnly {
         return Ok(());
     }
-    remove_ci(target, def.name);
+    // Known attributes are only ever written under the schema's spelling, and
+    // no unknown name equals it ignoring case: the exact key is the only one.
+    target.remove(def.name);
     let is_manager = schema == Some(ENTERPRISE_USER_SCHEMA) && def.name == "manager";
     let coerced = if is_manager {
         coerce_manager(value)?
@@ -338,17 +517,6 @@ fn put_attr(
         target.insert(def.name.to_owned(), v);
     }
     Ok(())
-}
-
-fn remove_ci(target: &mut Map<String, Value>, name: &str) {
-    let existing: Vec<String> = target
-        .keys()
-        .filter(|k| k.eq_ignore_ascii_case(name))
-        .cloned()
-        .collect();
-    for k in existing {
-        target.remove(&k);
-    }
 }
 
 /// The manager reference, in any form Entra or the validator sends: a bare id,
@@ -441,7 +609,10 @@ fn coerce_single(value: Value, def: &'static AttributeDef) -> ScimResult<Option<
                     Some(sub)
                         if sub.mutability == Mutability::ReadOnly && def.name != "members" => {}
                     Some(sub) => {
-                        remove_ci(&mut out, sub.name);
+                        // Known sub-attributes are written under their schema
+                        // spelling only, and unknown keys never equal one
+                        // ignoring case: removing the exact key is enough.
+                        out.remove(sub.name);
                         if let Some(v) = coerce(v, sub)? {
                             out.insert(sub.name.to_owned(), v);
                         }
@@ -676,5 +847,174 @@ mod tests {
         assert_eq!(out["meta"]["version"], "W/\"1\"");
         assert_eq!(out["meta"]["created"], "1970-01-01T00:00:00.000Z");
         assert_eq!(out["id"], "abc");
+    }
+
+    // --- Issue #9 ------------------------------------------------------------
+
+    #[test]
+    fn top_level_keys_with_multi_byte_characters_are_kept_and_rendered() {
+        // Arrange: each of these once panicked in `is_urn` (`key[..4]` cut a
+        // multi-byte character).
+        for key in ["ab€", "ur€", "urn€:x", "€", "İİ", "a😀"] {
+            let body = json!({"userName": "a", key: 1});
+            // Act
+            let user = UserResource::from_request(body).unwrap();
+            let out = render(
+                &USER_RESOURCE,
+                &ResourceId::from_uuid("abc"),
+                &user.doc,
+                &Meta::new(OffsetDateTime::UNIX_EPOCH),
+                "https://x/scim/v2/Users/abc",
+            );
+            // Assert
+            assert_eq!(user.doc[key], 1, "{key}");
+            assert_eq!(out[key], 1, "{key}");
+            assert_eq!(out["schemas"], json!([USER_RESOURCE.schema.id]), "{key}");
+        }
+    }
+
+    #[test]
+    fn multi_byte_keys_inside_extension_objects_are_kept() {
+        // Arrange
+        let body = json!({
+            "userName": "a",
+            ENTERPRISE_USER_SCHEMA: {"dépt€": "x"},
+            "urn:ietf:params:scim:schemas:extension:€:2.0:User": {"a": 1}
+        });
+        // Act
+        let user = UserResource::from_request(body).unwrap();
+        // Assert
+        assert_eq!(user.doc[ENTERPRISE_USER_SCHEMA]["dépt€"], "x");
+        assert_eq!(
+            user.doc["urn:ietf:params:scim:schemas:extension:€:2.0:User"]["a"],
+            1
+        );
+    }
+
+    #[test]
+    fn a_schema_urn_nested_in_the_core_schema_object_is_read_as_a_top_level_key() {
+        // Arrange: found by the property tests (validation was not
+        // idempotent). Each pass moved a nested core-schema object up one
+        // level, so this body was accepted (validated twice) and stored as
+        // `{"urn:…:core:2.0:Group": false, …}`, which every later read
+        // refused: the group could no longer be read, patched or replaced.
+        let core = GROUP_RESOURCE.schema.id;
+        let bad = json!({"displayName": "Sales", core: {core: {core: false}}});
+        let nested = json!({"displayName": "Sales", core: {core: {"externalId": "g1"}}});
+        // Act
+        let err = GroupResource::from_request(bad).unwrap_err();
+        let (group, _) = GroupResource::from_request(nested).unwrap();
+        // Assert
+        assert_eq!(err.scim_type, Some(crate::ScimType::InvalidValue));
+        let expected = json!({"displayName": "Sales", "externalId": "g1"});
+        assert_eq!(Value::Object(group.doc.clone()), expected);
+        assert_eq!(GroupResource::from_doc(group.doc.clone()).unwrap(), group);
+    }
+
+    #[test]
+    fn schemas_written_inside_the_core_schema_object_is_dropped_like_a_top_level_one() {
+        // Arrange: with the core schema's object now read as the top level,
+        // `schemas` inside it (or flattened) is dropped like a top-level one.
+        let core = USER_RESOURCE.schema.id;
+        let body = json!({
+            "userName": "a",
+            core: {"schemas": ["x"], "nickName": "n"},
+            format!("{core}:schemas"): ["y"]
+        });
+        // Act
+        let user = UserResource::from_request(body).unwrap();
+        // Assert
+        assert_eq!(
+            user.doc,
+            json!({"userName": "a", "nickName": "n"})
+                .as_object()
+                .cloned()
+                .unwrap()
+        );
+        assert_eq!(
+            canonicalize(user.doc.clone(), &USER_RESOURCE).unwrap(),
+            user.doc
+        );
+    }
+
+    #[test]
+    fn more_values_than_the_cap_in_a_multi_valued_attribute_is_too_many() {
+        // Arrange
+        let emails: Vec<Value> = (0..=MAX_VALUES_PER_ATTRIBUTE)
+            .map(|i| json!({"value": format!("{i}@x")}))
+            .collect();
+        let roles: Vec<Value> = (0..=MAX_VALUES_PER_ATTRIBUTE).map(|i| json!(i)).collect();
+        let bodies = [
+            json!({"userName": "a", "emails": emails}),
+            json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"unknownList": roles.clone()}}),
+            json!({"userName": "a", "someList": roles}),
+        ];
+        // Act / Assert
+        for body in bodies {
+            let err = UserResource::from_request(body).unwrap_err();
+            assert_eq!(
+                err.scim_type,
+                Some(crate::ScimType::TooMany),
+                "{}",
+                err.detail
+            );
+        }
+    }
+
+    #[test]
+    fn read_only_lists_are_dropped_unread_whatever_their_length() {
+        // Arrange: Okta's PUT sends back the `groups` a GET returned.
+        let groups: Vec<Value> = (0..5000)
+            .map(|i| json!({"value": format!("g{i}")}))
+            .collect();
+        // Act
+        let user = UserResource::from_request(json!({"userName": "a", "groups": groups})).unwrap();
+        // Assert
+        assert!(!user.doc.contains_key("groups"));
+    }
+
+    #[test]
+    fn a_group_body_may_list_a_whole_membership_up_to_its_cap_deduplicated_in_order() {
+        // Arrange: a PUT of 20,000 members naming 10,000 ids twice each.
+        let members: Vec<Value> = (0..MAX_MEMBERS_PER_LIST)
+            .map(|i| json!({"value": format!("u{}", (i * 7) % 10_000)}))
+            .collect();
+        let too_many: Vec<Value> = (0..=MAX_MEMBERS_PER_LIST)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect();
+        // Act
+        let (_, ids) =
+            GroupResource::from_request(json!({"displayName": "G", "members": members})).unwrap();
+        let err = GroupResource::from_request(json!({"displayName": "G", "members": too_many}))
+            .unwrap_err();
+        // Assert
+        assert_eq!(ids.len(), 10_000);
+        assert_eq!(&ids[..3], ["u0", "u7", "u14"]);
+        assert_eq!(err.scim_type, Some(crate::ScimType::TooMany));
+    }
+
+    #[test]
+    fn a_body_with_many_spellings_of_unknown_keys_keeps_the_last_of_each() {
+        // Arrange: 14,000 keys, 6,000 names in two spellings: linear, and
+        // the last spelling (with its value) wins, as for known attributes.
+        let mut body = Map::new();
+        body.insert("userName".into(), json!("a"));
+        for i in 0..6_000 {
+            body.insert(format!("k{i}"), json!(1));
+            body.insert(format!("K{i}"), json!(2));
+        }
+        for i in 0..2_000 {
+            body.insert(format!("x{i}"), json!(i));
+        }
+        body.shift_remove("k5");
+        body.insert("k5".into(), json!(3));
+        // Act
+        let user = UserResource::from_request(Value::Object(body)).unwrap();
+        // Assert
+        assert_eq!(user.doc.len(), 1 + 6_000 + 2_000);
+        assert_eq!(user.doc["K7"], 2);
+        assert!(!user.doc.contains_key("k7"));
+        assert!(!user.doc.contains_key("K5"));
+        assert_eq!(user.doc["k5"], 3);
     }
 }

@@ -44,6 +44,16 @@ impl ClaimedWrite {
         self.items.push(item);
     }
 
+    /// Items so far (a transaction holds at most [`dynamo::TX_MAX_ITEMS`]).
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The items, and where each claim sits among them (for [`taken`]).
+    pub(crate) fn into_parts(self) -> (Vec<TransactWriteItem>, Vec<(usize, Unique)>) {
+        (self.items, self.claims)
+    }
+
     /// Releases the claims of `old` that `new` does not hold (only if `owner`
     /// holds them) and takes those of `new` that `old` did not. A create has
     /// no `old`, a delete no `new`.
@@ -126,7 +136,7 @@ impl ClaimedWrite {
 
 /// The conflict a cancelled transaction reports: the first claim whose
 /// condition failed, else a version mismatch.
-fn taken(reasons: &[Option<String>], claims: &[(usize, Unique)]) -> StoreError {
+pub(crate) fn taken(reasons: &[Option<String>], claims: &[(usize, Unique)]) -> StoreError {
     claims
         .iter()
         .find(|(i, _)| TxFailure::condition_failed(reasons, *i))

@@ -59,6 +59,16 @@ pub(crate) fn get_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
     }
 }
 
+/// DynamoDB's limit on a sort key's length, in bytes (partition keys may
+/// have 2048).
+pub(crate) const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// Whether `value` can be a sort key: DynamoDB rejects empty and longer keys
+/// with a validation error, so a lookup of such a value finds nothing.
+pub(crate) fn storable_key(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_SORT_KEY_BYTES
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug)]
 pub(crate) enum TxFailure {
@@ -123,6 +133,15 @@ pub(crate) async fn transact(
         };
         if !conflict || attempt >= CONFLICT_RETRIES {
             return Err(TxFailure::Store(match reasons {
+                // An item or key DynamoDB cannot store: the input's fault,
+                // and retrying (Entra would, forever, on a 503) cannot help.
+                Some(codes)
+                    if codes
+                        .iter()
+                        .any(|c| c.as_deref() == Some("ValidationError")) =>
+                {
+                    StoreError::Rejected(format!("transaction cancelled: {codes:?}"))
+                }
                 Some(codes) => StoreError::Unavailable(format!("transaction cancelled: {codes:?}")),
                 None => from_sdk(err),
             }));
@@ -153,6 +172,9 @@ where
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
 pub(crate) const BATCH_WRITE_MAX: usize = 25;
+
+/// DynamoDB's limit of items per `TransactWriteItems`.
+pub(crate) const TX_MAX_ITEMS: usize = 100;
 
 /// Writes `requests` with `BatchWriteItem`, 25 at a time, resubmitting
 /// unprocessed items with back-off. Puts and deletes are idempotent, so a
@@ -419,6 +441,96 @@ impl Table {
         Ok(TransactWriteItem::builder().delete(del).build())
     }
 
+    /// Delete of `key` if its attribute `name` still holds `value` (is
+    /// still absent, for `None`; an absent item passes and stays absent).
+    pub(crate) fn delete_if_attr(
+        &self,
+        key: Item,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .expression_attribute_names("#a", name);
+        let del = match value {
+            Some(value) => del
+                .condition_expression("#a = :a")
+                .expression_attribute_values(":a", s(value)),
+            None => del.condition_expression("attribute_not_exists(#a)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .delete(del.build().map_err(StoreError::internal)?)
+            .build())
+    }
+
+    /// `SET` of `set` (attribute, value) on `key` (created if absent) if its
+    /// attribute `name` still holds `value` (is still absent, for `None`).
+    pub(crate) fn update_if_attr(
+        &self,
+        key: Item,
+        set: Vec<(&str, AttributeValue)>,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .expression_attribute_names("#a", name);
+        let mut assignments = Vec::with_capacity(set.len());
+        for (i, (attr, v)) in set.into_iter().enumerate() {
+            assignments.push(format!("#s{i} = :s{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), attr)
+                .expression_attribute_values(format!(":s{i}"), v);
+        }
+        update = update.update_expression(format!("SET {}", assignments.join(", ")));
+        update = match value {
+            Some(value) => update
+                .condition_expression("#a = :a")
+                .expression_attribute_values(":a", s(value)),
+            None => update.condition_expression("attribute_not_exists(#a)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(StoreError::internal)?)
+            .build())
+    }
+
+    /// `SET <name> = value` on `key`, creating the item if absent.
+    pub(crate) fn set(
+        &self,
+        key: Item,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .update_expression("SET #a = :a")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":a", value)
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A transaction item that writes nothing and fails unless `key` exists.
+    pub(crate) fn exists(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
+        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(StoreError::internal)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// Strongly consistent reads of `keys` (each named once) in one
+    /// `BatchGetItem`. Order of the result is unspecified.
+    pub(crate) async fn get_items(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        batch_get(&self.client, &self.name, keys).await
+    }
+
     /// A uniqueness claim: `(pk, value)` pointing at `owner`, written only
     /// if nobody holds it.
     pub(crate) fn claim(
@@ -484,6 +596,11 @@ impl Table {
         pk: String,
         value: &str,
     ) -> Result<Option<String>, StoreError> {
+        if !storable_key(value) {
+            // No claim can have this sort key: answer without asking
+            // DynamoDB, which would reject the key as invalid.
+            return Ok(None);
+        }
         Ok(match self.get(key(pk, value)).await? {
             Some(item) => Some(get_s(&item, ID)?.to_owned()),
             None => None,
@@ -512,6 +629,41 @@ impl Table {
             .await
             .map_err(from_sdk)?;
         Ok(out.items.unwrap_or_default())
+    }
+
+    /// The sort key of the `n`th item of partition `pk` (n ≥ 1), reading
+    /// keys only: `None` when the partition has fewer items. Paging to a
+    /// large offset then transfers and parses keys, not documents (the read
+    /// capacity is the same: DynamoDB bills the items it reads).
+    pub(crate) async fn nth_key(&self, pk: String, n: usize) -> Result<Option<String>, StoreError> {
+        let mut skipped = 0;
+        let mut start = None;
+        let mut last = None;
+        while skipped < n {
+            let limit = i32::try_from((n - skipped).min(1000)).unwrap_or(1000);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .projection_expression("sk")
+                .consistent_read(true)
+                .limit(limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            for item in out.items() {
+                skipped += 1;
+                last = Some(get_s(item, crate::tables::SK)?.to_owned());
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(if skipped >= n { last } else { None })
     }
 
     pub(crate) async fn page(
@@ -612,6 +764,38 @@ pub(crate) fn members_pk(tenant: &TenantId, group: &str) -> String {
 pub(crate) fn member_of_pk(tenant: &TenantId, user: &str) -> String {
     pk(tenant, &format!("UG#{user}"))
 }
+
+/// The membership item and its mirror for (group, user), as put.
+pub(crate) fn membership_items(tenant: &TenantId, group: &str, user: &str) -> [Item; 2] {
+    let mut m = member_key(tenant, group, user);
+    m.insert("group".into(), s(group));
+    let mut r = member_of_key(tenant, user, group);
+    r.insert("user".into(), s(user));
+    [m, r]
+}
+
+/// A user's *membership head*: one item in the partition of the user's
+/// memberships (sort key `#`, which no group id can be), written only by
+/// membership changes and user deletes. Every group add sets its
+/// [`JOINED`] token in the transaction that writes the membership (and only
+/// if the user exists). A user delete reads the head before the user's
+/// groups and is conditioned on the token it read: a membership added in
+/// between makes the delete fail (and retry) instead of leaving a group
+/// listing a user that does not exist. It lives with the memberships, not on
+/// the user item, so that the Groups function never writes a user.
+pub(crate) fn membership_head(tenant: &TenantId, user: &str) -> Item {
+    key(member_of_pk(tenant, user), MEMBERSHIP_HEAD)
+}
+
+/// Sort key of the membership head (not a valid resource id).
+pub(crate) const MEMBERSHIP_HEAD: &str = "#";
+
+/// The membership head's token of the last group add.
+pub(crate) const JOINED: &str = "joined";
+
+/// On the membership head: the user is deleted but memberships that did not
+/// fit the delete's transaction are left (see [`crate::deletion`]).
+pub(crate) const UNFINISHED: &str = "unfinished";
 
 /// Deletes the membership pairs of `pairs` (group, user) in batches. With
 /// `mark_users`, each user's groups are also marked changed for the Members

@@ -36,6 +36,11 @@ pub enum StoreError {
     /// AWS answered with throttling, a timeout or a 5xx: retryable.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// DynamoDB refused a key or item as invalid (empty or oversized key,
+    /// item over 400 KB): the input cannot be stored, and retrying will not
+    /// help. The HTTP layer answers 400.
+    #[error("storage refused the input: {0}")]
+    Rejected(String),
     /// Anything else that is our fault (bad item shape, SDK misuse).
     #[error("storage failure: {0}")]
     Internal(String),
@@ -71,10 +76,39 @@ where
         ),
         _ => false,
     };
+    let rejected = match &err {
+        SdkError::ServiceError(se) => {
+            se.err().code() == Some("ValidationException")
+                && se.err().message().is_some_and(is_size_validation)
+        }
+        _ => false,
+    };
     let text = DisplayErrorContext(err).to_string();
     if transient {
         StoreError::Unavailable(text)
+    } else if rejected {
+        StoreError::Rejected(text)
     } else {
         StoreError::Internal(text)
     }
+}
+
+/// Whether a `ValidationException` message is about a key's or an item's
+/// size, i.e. about the data rather than about how we built the request
+/// (a malformed expression stays an internal error).
+pub(crate) fn is_size_validation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "item size has exceeded",
+        "size has exceeded",
+        "exceeds the maximum",
+        "key element",
+        "key attribute value",
+        "empty string",
+        "cannot be empty",
+        "must not be empty",
+        "length of",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }

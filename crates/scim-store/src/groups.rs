@@ -12,15 +12,18 @@
 //! Members sync ([`GroupStore::membership_changes`]), since a user's groups
 //! are a mappable member property that no user write records.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 
 use async_trait::async_trait;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, Meta};
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use crate::claims::{Claim, ClaimedWrite};
-use crate::dynamo::{self, Item, Table, key, pk, s};
+use crate::deletion::{Deletion, Target};
+use crate::dynamo::{self, Item, Table, TxFailure, key, pk, s};
 use crate::error::{StoreError, Unique};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,8 +69,39 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         id: &ResourceId,
         expected: Option<u64>,
     ) -> Result<StoredGroup, StoreError>;
-    /// Deletes the group and all its membership items.
-    async fn delete(&self, tenant: &TenantId, current: &StoredGroup) -> Result<(), StoreError>;
+    /// Writes a PATCH or PUT: the attributes `next` (`None`: unchanged) and
+    /// the member changes `members` of the group `current` read. The
+    /// attribute write, and with `expect_version` (`If-Match`) any write, is
+    /// conditioned on the version read (`VersionMismatch`, nothing written).
+    /// Everything is one transaction when it fits (100 items); otherwise the
+    /// first transaction carries the attribute write and the rest follows
+    /// in idempotent transactions, so a retried request converges.
+    /// [`GroupUpdate::NotUsers`]: a user to add is not (or no longer) a user
+    /// of the tenant, and nothing was written.
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        current: &StoredGroup,
+        next: Option<GroupResource>,
+        members: &MemberWrites,
+        expect_version: bool,
+    ) -> Result<GroupUpdate, StoreError>;
+    /// Reads group `id` for a DELETE (strongly consistent): the group, or
+    /// what is left of an interrupted delete of it (see [`crate::deletion`]);
+    /// `None` when there is nothing to delete.
+    async fn get_for_delete(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredGroup>>, StoreError>;
+    /// Deletes the group `target` read and all its memberships, if unchanged
+    /// since (`VersionMismatch` otherwise, `NotFound` if gone; nothing is
+    /// written either way); or finishes an interrupted delete.
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        target: &Deletion<StoredGroup>,
+    ) -> Result<(), StoreError>;
     async fn find_by_display_name(
         &self,
         tenant: &TenantId,
@@ -85,6 +119,9 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         after: Option<&ResourceId>,
         limit: usize,
     ) -> Result<(Vec<StoredGroup>, Option<ResourceId>), StoreError>;
+    /// The id of the `n`th group in id order (n ≥ 1), reading keys only;
+    /// `None` when the tenant has fewer groups.
+    async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError>;
 
     /// Adds members (the caller has checked they are users of the tenant).
     /// Idempotent: adding a member twice changes nothing.
@@ -154,6 +191,30 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
     ) -> Result<(), StoreError>;
 }
 
+/// The membership writes of one request, net of the order of its
+/// operations: each named user ends up a member or not. Both are idempotent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberWrites {
+    pub add: BTreeSet<ResourceId>,
+    pub remove: BTreeSet<ResourceId>,
+}
+
+impl MemberWrites {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// How [`GroupStore::update`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupUpdate {
+    /// Written (or nothing to write): the group as it now is.
+    Written(StoredGroup),
+    /// Nothing written: these users to add are not users of the tenant
+    /// (any more: the caller checked them before).
+    NotUsers(Vec<ResourceId>),
+}
+
 /// Whose groups changed without a user write saying so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangedGroups {
@@ -206,6 +267,47 @@ const GROUP: &str = "GROUP";
 const GROUP_NAME: &str = "GROUPNAME";
 const GROUP_EXT: &str = "GROUPEXT";
 const GROUPS_COUNTER: &str = "groups";
+
+/// One member's writes in a membership transaction.
+struct Unit {
+    user: ResourceId,
+    add: bool,
+    items: Vec<TransactWriteItem>,
+}
+
+/// One membership transaction: the group's own write and its claims (the
+/// first transaction of an update, when it has one), then member units.
+#[derive(Default)]
+struct Batch {
+    head: Vec<TransactWriteItem>,
+    claims: Vec<(usize, Unique)>,
+    /// `head` starts with the version-checked write of the group item.
+    has_group: bool,
+    units: Vec<Unit>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.head.len() + self.units.iter().map(|u| u.items.len()).sum::<usize>()
+    }
+
+    /// Moves units from the front of `units` while they fit.
+    fn fill(&mut self, units: &mut VecDeque<Unit>) {
+        while let Some(unit) = units.front() {
+            if self.len() + unit.items.len() > dynamo::TX_MAX_ITEMS {
+                return;
+            }
+            if let Some(unit) = units.pop_front() {
+                self.units.push(unit);
+            }
+        }
+    }
+}
+
+enum Committed {
+    Yes,
+    Gone(Vec<ResourceId>),
+}
 
 /// The DynamoDB implementation (item layout in [`crate::tables`]).
 #[derive(Debug, Clone)]
@@ -278,6 +380,144 @@ impl DynamoGroupStore {
             Ok(Some(_)) => StoreError::VersionMismatch,
             Ok(None) => StoreError::NotFound,
             Err(e) => e,
+        }
+    }
+
+    /// The items that add `user` to `group` (its guard first: the user must
+    /// exist, and its membership head gets a new [`dynamo::JOINED`] token;
+    /// then the membership and its mirror) or remove it, and the user's mark
+    /// for the Members sync.
+    fn member_unit(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        user: &ResourceId,
+        add: bool,
+        token: &str,
+    ) -> Result<Unit, StoreError> {
+        let t = &self.table;
+        let (g, u) = (group.as_str(), user.as_str());
+        let mut items = Vec::with_capacity(4);
+        if add {
+            items.push(t.exists(Self::user_key(tenant, user))?);
+            let head = dynamo::membership_head(tenant, u);
+            items.push(t.set(head, dynamo::JOINED, s(token))?);
+            for item in dynamo::membership_items(tenant, g, u) {
+                items.push(t.put(item, None)?);
+            }
+        } else {
+            items.push(t.delete(dynamo::member_key(tenant, g, u), None)?);
+            items.push(t.delete(dynamo::member_of_key(tenant, u, g), None)?);
+        }
+        items.push(t.put(
+            dynamo::membership_mark(tenant, format!("{}{u}", dynamo::USER_MARK)),
+            None,
+        )?);
+        Ok(Unit {
+            user: user.clone(),
+            add,
+            items,
+        })
+    }
+
+    /// Commits one transaction of membership writes (after the group's own
+    /// write, if `batch` has one). `Gone`: nothing was written, because these
+    /// users to add are not users of the tenant.
+    async fn commit(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        batch: &Batch,
+    ) -> Result<Committed, StoreError> {
+        let mut items = batch.head.clone();
+        let mut guards = Vec::new();
+        for unit in &batch.units {
+            if unit.add {
+                guards.push((items.len(), &unit.user));
+            }
+            items.extend(unit.items.iter().cloned());
+        }
+        match dynamo::transact(&self.table.client, items).await {
+            Ok(()) => Ok(Committed::Yes),
+            Err(TxFailure::Store(e)) => Err(e),
+            Err(TxFailure::Cancelled(reasons)) => {
+                if batch.has_group && TxFailure::condition_failed(&reasons, 0) {
+                    return Err(self.lost_race(tenant, group).await);
+                }
+                if batch
+                    .claims
+                    .iter()
+                    .any(|(i, _)| TxFailure::condition_failed(&reasons, *i))
+                {
+                    return Err(crate::claims::taken(&reasons, &batch.claims));
+                }
+                let gone: Vec<ResourceId> = guards
+                    .into_iter()
+                    .filter(|(i, _)| TxFailure::condition_failed(&reasons, *i))
+                    .map(|(_, u)| u.clone())
+                    .collect();
+                if gone.is_empty() {
+                    Err(StoreError::Internal(format!(
+                        "membership transaction cancelled: {reasons:?}"
+                    )))
+                } else {
+                    Ok(Committed::Gone(gone))
+                }
+            }
+        }
+    }
+
+    /// Commits `units` in transactions of up to 100 items. A user to add
+    /// that is gone is left out and its transaction retried without it;
+    /// returns those users.
+    async fn commit_rest(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        mut units: VecDeque<Unit>,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let mut gone = Vec::new();
+        while !units.is_empty() {
+            let mut batch = Batch::default();
+            batch.fill(&mut units);
+            loop {
+                match self.commit(tenant, group, &batch).await? {
+                    Committed::Yes => break,
+                    Committed::Gone(users) => {
+                        batch.units.retain(|u| !users.contains(&u.user));
+                        gone.extend(users);
+                        if batch.units.is_empty() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The version bump of a membership change, after its writes. It also
+    /// closes the race with a delete of the group: a delete that read the
+    /// group before this bump fails its version check (and retries, finding
+    /// the new members); if the group is gone instead, the memberships this
+    /// request added are removed again and the answer is `NotFound`.
+    async fn touch_after_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        added: &BTreeSet<ResourceId>,
+    ) -> Result<StoredGroup, StoreError> {
+        match self.touch(tenant, group, None).await {
+            Err(StoreError::NotFound) => {
+                let pairs: Vec<(String, String)> = added
+                    .iter()
+                    .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
+                    .collect();
+                // No marks: the group's deletion marked its members.
+                dynamo::delete_memberships(&self.table, tenant, &pairs, false).await?;
+                Err(StoreError::NotFound)
+            }
+            other => other,
         }
     }
 
@@ -416,21 +656,140 @@ impl GroupStore for DynamoGroupStore {
         }
     }
 
-    async fn delete(&self, tenant: &TenantId, current: &StoredGroup) -> Result<(), StoreError> {
-        // Members first, in bounded batches: a DELETE interrupted half-way
-        // leaves a smaller group that a retried DELETE finishes.
-        self.remove_all_members(tenant, &current.id).await?;
-        let (t, g, id) = (&self.table, &current.group, current.id.as_str());
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        current: &StoredGroup,
+        next: Option<GroupResource>,
+        members: &MemberWrites,
+        expect_version: bool,
+    ) -> Result<GroupUpdate, StoreError> {
+        let (t, id) = (&self.table, &current.id);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut units = VecDeque::new();
+        for u in &members.add {
+            units.push_back(self.member_unit(tenant, id, u, true, &token)?);
+        }
+        for u in &members.remove {
+            units.push_back(self.member_unit(tenant, id, u, false, &token)?);
+        }
+        // The group's own write, checked against the version read: the new
+        // attributes, or (If-Match) just a new version.
+        let mut first = Batch::default();
+        let mut written = None;
+        if next.is_some() || (expect_version && !units.is_empty()) {
+            let stored = StoredGroup {
+                id: id.clone(),
+                meta: current.meta.bumped(dynamo::now()),
+                group: next.unwrap_or_else(|| current.group.clone()),
+            };
+            let mut w = ClaimedWrite::new(
+                t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?,
+            );
+            if current.group.display_name.as_str() != stored.group.display_name.as_str() {
+                // Members' group names changed (the sync maps them as written).
+                w.push(t.put(
+                    dynamo::membership_mark(tenant, format!("{}{id}", dynamo::GROUP_MARK)),
+                    None,
+                )?);
+            }
+            let (old, new) = (Self::claims(&current.group), Self::claims(&stored.group));
+            w.change_claims(t, tenant, id.as_str(), &old, &new)?;
+            let (head, claims) = w.into_parts();
+            first = Batch {
+                head,
+                claims,
+                has_group: true,
+                units: Vec::new(),
+            };
+            written = Some(stored);
+        } else if units.is_empty() {
+            return Ok(GroupUpdate::Written(current.clone()));
+        }
+        first.fill(&mut units);
+        // The request's first write: if it fails, nothing was written.
+        if let Committed::Gone(users) = self.commit(tenant, id, &first).await? {
+            return Ok(GroupUpdate::NotUsers(users));
+        }
+        let all_in_first = units.is_empty();
+        // Past its first write the request must converge: a user deleted
+        // since the caller checked it is left out, as if deleted right after
+        // being added.
+        self.commit_rest(tenant, id, units).await?;
+        match written {
+            Some(stored) if all_in_first => Ok(GroupUpdate::Written(stored)),
+            _ => self
+                .touch_after_members(tenant, id, &members.add)
+                .await
+                .map(GroupUpdate::Written),
+        }
+    }
+
+    async fn get_for_delete(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredGroup>>, StoreError> {
+        if let Some(g) = self.get(tenant, id).await? {
+            return Ok(Some(Deletion::live(g.id.clone(), g.meta, g, None)));
+        }
+        // Memberships of a group that is gone: an interrupted delete.
+        let t = &self.table;
+        let left = dynamo::query_sort_keys(
+            &t.client,
+            &t.name,
+            dynamo::members_pk(tenant, id.as_str()),
+            Some(1),
+        )
+        .await?;
+        Ok((!left.is_empty()).then(|| Deletion::unfinished(id.clone(), None)))
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        target: &Deletion<StoredGroup>,
+    ) -> Result<(), StoreError> {
+        let t = &self.table;
+        let current = match &target.target {
+            Target::Live { resource, .. } => resource,
+            Target::Unfinished => return self.remove_all_members(tenant, &target.id).await,
+        };
+        let (g, id) = (&current.group, current.id.as_str());
         let mut w = ClaimedWrite::new(
             t.delete_versioned(Self::group_key(tenant, &current.id), current.meta.version)?,
         );
         w.change_claims(t, tenant, id, &Self::claims(g), &[])?;
         w.push(t.count_delta(tenant, GROUPS_COUNTER, -1)?);
-        if w.commit_delete(t).await? {
-            Ok(())
-        } else {
-            Err(self.lost_race(tenant, &current.id).await)
+        // Per member: the membership, its mirror and the member's mark. The
+        // first members that fit go in the transaction that decides the
+        // delete, which for most groups is all of them.
+        let room = (dynamo::TX_MAX_ITEMS - w.len()) / 3;
+        let members = dynamo::query_sort_keys(
+            &t.client,
+            &t.name,
+            dynamo::members_pk(tenant, id),
+            Some(room + 1),
+        )
+        .await?;
+        for u in members.iter().take(room) {
+            w.push(t.delete(dynamo::member_key(tenant, id, u), None)?);
+            w.push(t.delete(dynamo::member_of_key(tenant, u, id), None)?);
+            w.push(t.put(
+                dynamo::membership_mark(tenant, format!("{}{u}", dynamo::USER_MARK)),
+                None,
+            )?);
         }
+        if !w.commit_delete(t).await? {
+            return Err(self.lost_race(tenant, &current.id).await);
+        }
+        if members.len() <= room {
+            return Ok(());
+        }
+        // The group is gone: a membership PATCH racing this finds it gone
+        // when it bumps the version, and removes what it added. If this is
+        // interrupted, the next DELETE of the id finishes it.
+        self.remove_all_members(tenant, &current.id).await
     }
 
     async fn find_by_display_name(
@@ -461,6 +820,11 @@ impl GroupStore for DynamoGroupStore {
         self.table.counter(tenant, GROUPS_COUNTER).await
     }
 
+    async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError> {
+        let key = self.table.nth_key(pk(tenant, GROUP), n).await?;
+        Ok(key.and_then(|k| ResourceId::parse(&k)))
+    }
+
     async fn page(
         &self,
         tenant: &TenantId,
@@ -484,45 +848,20 @@ impl GroupStore for DynamoGroupStore {
         group: &ResourceId,
         users: &[ResourceId],
     ) -> Result<(), StoreError> {
-        // A batch may not name an item twice.
+        // A transaction may not name an item twice.
         let users: BTreeSet<&ResourceId> = users.iter().collect();
-        if users.is_empty() {
-            return Ok(());
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let units = users
+            .into_iter()
+            .map(|u| self.member_unit(tenant, group, u, true, &token))
+            .collect::<Result<VecDeque<_>, _>>()?;
+        // A user deleted before its transaction is left out (its guard
+        // fails the transaction, which is retried without it).
+        if self.commit_rest(tenant, group, units).await?.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        let t = &self.table;
-        let mut requests = Vec::with_capacity(users.len() * 3);
-        requests.extend(dynamo::user_marks(
-            tenant,
-            users.iter().map(|u| u.as_str()),
-        )?);
-        for u in &users {
-            let mut m = dynamo::member_key(tenant, group.as_str(), u.as_str());
-            m.insert("group".into(), s(group.as_str()));
-            requests.push(dynamo::put_request(m)?);
-            let mut r = dynamo::member_of_key(tenant, u.as_str(), group.as_str());
-            r.insert("user".into(), s(u.as_str()));
-            requests.push(dynamo::put_request(r)?);
-        }
-        dynamo::batch_write(&t.client, &t.name, requests).await?;
-        // A user deleted between the caller's existence check and this write
-        // would leave a dangling membership: look again and undo those.
-        let still: BTreeSet<String> = t
-            .get_unique(users.iter().copied(), |u| Self::user_key(tenant, u))
-            .await?
-            .iter()
-            .filter_map(|i| dynamo::get_opt_s(i, crate::tables::SK).map(str::to_owned))
-            .collect();
-        let gone: Vec<(String, String)> = users
-            .iter()
-            .filter(|u| !still.contains(u.as_str()))
-            .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
-            .collect();
-        if !gone.is_empty() {
-            // The user is gone: its own deletion tells the sync.
-            dynamo::delete_memberships(t, tenant, &gone, false).await?;
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     async fn remove_members(

@@ -15,6 +15,8 @@
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`tokens`]: token minting and verification ([`tokens::TokenStore`]).
 //! - [`error`]: the `StoreError` callers branch on.
+//! - [`deletion`]: what a DELETE works on; deletes larger than one
+//!   transaction.
 //! - `claims`, `dynamo` (private): uniqueness claims shared by users and
 //!   groups; DynamoDB helpers.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,6 +24,7 @@
 
 mod claims;
 pub mod config;
+pub mod deletion;
 mod dynamo;
 pub mod error;
 pub mod groups;
@@ -91,7 +94,7 @@ impl Stores {
         }
     }
 
-    fn from_clients(
+    pub fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
         secrets: aws_sdk_secretsmanager::Client,
         config: &config::StoreConfig,

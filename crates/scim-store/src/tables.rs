@@ -23,6 +23,13 @@
 //! | tenant counters   | `T#<tenant>#STATS`        | `STATS` (`users`, `groups`) |
 //! | user changed since the last Members sync | `T#<tenant>#DIRTY` | `<user id>` (`version`, `deleted`) |
 //! | groups changed since the last Members sync | `T#<tenant>#GSYNC` | `U#<user id>` or `G#<group id>` (`mark`) |
+//! | user's membership head | `T#<tenant>#UG#<user id>` | `#` (`joined`; `unfinished` + last meta) |
+//!
+//! The membership head gets a fresh `joined` token from every group add, in
+//! the transaction that writes the membership; a user delete is conditioned
+//! on the token it read before reading the user's groups, so it cannot miss
+//! a membership added meanwhile. It also records a user delete whose
+//! memberships did not all fit its transaction (see [`crate::deletion`]).
 //!
 //! Claims make uniqueness a conditional put inside the same transaction as
 //! the resource write, so two concurrent creates cannot both succeed.

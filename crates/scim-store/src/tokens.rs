@@ -40,15 +40,28 @@ pub const MAX_TOKENS: usize = 5;
 /// The secret document's format version.
 pub const DOCUMENT_VERSION: u32 = 1;
 /// How long a cached digest list is trusted. Bounds how long a revoked token
-/// keeps working on a warm instance.
-pub const CACHE_TTL: Duration = Duration::from_secs(300);
+/// keeps working on a warm instance: a revocation takes effect everywhere
+/// within this time. Costs at most one secret read per tenant per warm
+/// instance per interval, and only while that tenant sends requests.
+pub const CACHE_TTL: Duration = Duration::from_secs(15);
 /// On a token that matches nothing cached, the secret is read again at most
 /// this often per tenant: wrong tokens cannot turn every request into a
 /// Secrets Manager call, and a just-rotated token works within this delay.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// Bound on cached tenants (tokens naming unknown tenants are cached too).
 const MAX_CACHE_ENTRIES: usize = 10_000;
+/// Secret reads for tenants this instance has never seen: a burst of this
+/// many, then [`UNSEEN_TENANT_REFILL`] apart. Well-formed tokens naming
+/// invented tenants would otherwise cost one Secrets Manager read each.
+pub const UNSEEN_TENANT_BURST: u32 = 10;
+pub const UNSEEN_TENANT_REFILL: Duration = Duration::from_millis(500);
 const AWSCURRENT: &str = "AWSCURRENT";
+/// The stage a rotation writes its new version under before it moves
+/// `AWSCURRENT` onto it (compare-and-swap, see [`TokenStore::rotate`]).
+const PENDING_STAGE: &str = "SCIMSYNC_PENDING";
+/// How often a rotation that lost a race with another writer re-reads and
+/// tries again.
+const ROTATE_ATTEMPTS: u32 = 5;
 
 /// A bearer token. `Debug` is redacted; use [`ApiToken::expose`] only to show
 /// a freshly minted token to the operator once.
@@ -224,9 +237,13 @@ pub enum TokenError {
     /// The token given to `activate` is not of the form `scimsync_<tenant>_<64 hex>`.
     #[error("the token is not a scimsync token (scimsync_<tenant>_<64 lowercase hex>)")]
     Malformed,
-    /// `rotate` on a tenant that was never activated (or whose secret is gone).
+    /// `rotate` or `revoke` on a tenant that was never activated, whose
+    /// secret is gone, or (for `rotate`) whose tokens were all revoked.
     #[error("the tenant has no active token; activate it first")]
     NotActive,
+    /// `rotate` kept losing the race against other writers of the secret.
+    #[error("the tenant's tokens are being changed by someone else; try again")]
+    Contended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -250,8 +267,15 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Mints an additional token, keeping the existing ones (at most
     /// [`MAX_TOKENS`], oldest dropped). Fails with [`TokenError::NotActive`]
-    /// when the tenant has no secret.
+    /// when the tenant has no active token. Never brings back a token that a
+    /// concurrent [`activate`](Self::activate) or [`revoke`](Self::revoke)
+    /// removed.
     async fn rotate(&self, tenant: &TenantId) -> Result<ApiToken, TokenError>;
+
+    /// Revokes every token of the tenant (provisioning stops until the next
+    /// `activate`). Returns how many tokens were active. Takes effect on every
+    /// instance within [`CACHE_TTL`].
+    async fn revoke(&self, tenant: &TenantId) -> Result<usize, TokenError>;
 
     /// The tenant's active tokens, or `None` when it was never activated.
     async fn status(&self, tenant: &TenantId) -> Result<Option<TenantTokens>, StoreError>;
@@ -296,6 +320,11 @@ impl SecretsManagerTokenStore {
     /// Reads the tenant's document; `None` when the tenant has no usable
     /// secret (never created, or scheduled for deletion).
     async fn fetch(&self, tenant: &TenantId) -> Result<Option<TokenDocument>, StoreError> {
+        Ok(self.fetch_current(tenant).await?.map(|c| c.doc))
+    }
+
+    /// [`fetch`](Self::fetch), with the id of the version that was current.
+    async fn fetch_current(&self, tenant: &TenantId) -> Result<Option<Current>, StoreError> {
         let name = self.secret_name(tenant);
         tracing::debug!(secret = %name, "reading token digests");
         let result = self
@@ -310,9 +339,15 @@ impl SecretsManagerTokenStore {
                 let text = out.secret_string().ok_or_else(|| {
                     StoreError::Internal(format!("secret {name} has no string value"))
                 })?;
-                TokenDocument::parse(text)
-                    .map(Some)
-                    .map_err(|e| StoreError::Internal(format!("secret {name}: {e}")))
+                let version_id = out
+                    .version_id()
+                    .ok_or_else(|| {
+                        StoreError::Internal(format!("secret {name} has no version id"))
+                    })?
+                    .to_owned();
+                let doc = TokenDocument::parse(text)
+                    .map_err(|e| StoreError::Internal(format!("secret {name}: {e}")))?;
+                Ok(Some(Current { doc, version_id }))
             }
             Err(err) => match err.as_service_error() {
                 Some(se) if se.is_resource_not_found_exception() => Ok(None),
@@ -364,6 +399,64 @@ impl SecretsManagerTokenStore {
         }
     }
 
+    /// Compare-and-swap: stores `doc` as a new version and makes it current
+    /// only if `expected` is still the current version. Secrets Manager has
+    /// no conditional put, but moving `AWSCURRENT` with `RemoveFromVersionId`
+    /// fails when the label has meanwhile moved to another version (an
+    /// `activate`, a `revoke` or another rotation). `Ok(false)`: lost the
+    /// race; the written version keeps only the pending stage, is never read,
+    /// and is replaced by the next pending write.
+    async fn swap(
+        &self,
+        tenant: &TenantId,
+        expected: &str,
+        doc: &TokenDocument,
+    ) -> Result<bool, TokenError> {
+        let name = self.secret_name(tenant);
+        let version = uuid::Uuid::new_v4().to_string();
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(&name)
+            .client_request_token(&version)
+            .secret_string(doc.to_json()?)
+            .version_stages(PENDING_STAGE)
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
+            {
+                return Err(TokenError::NotActive);
+            }
+            Err(err) => return Err(sm_error(err).into()),
+        }
+        let moved = self
+            .client
+            .update_secret_version_stage()
+            .secret_id(&name)
+            .version_stage(AWSCURRENT)
+            .remove_from_version_id(expected)
+            .move_to_version_id(&version)
+            .send()
+            .await;
+        match moved {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_invalid_parameter_exception() => {
+                    tracing::info!(%tenant, error = %DisplayErrorContext(&err),
+                        "token secret changed during rotation; reading it again");
+                    Ok(false)
+                }
+                Some(se) if se.is_resource_not_found_exception() => Err(TokenError::NotActive),
+                _ => Err(sm_error(err).into()),
+            },
+        }
+    }
+
     fn remember(&self, tenant: &TenantId, doc: Option<&TokenDocument>) -> Result<(), StoreError> {
         let digests = match doc {
             Some(doc) => doc.digests()?,
@@ -381,10 +474,21 @@ impl TokenStore for SecretsManagerTokenStore {
             return Ok(None);
         };
         let digest = token.digest();
-        match self.cache().lookup(&tenant, &digest, Instant::now()) {
+        let now = Instant::now();
+        // Bound first: the cache's guard must not live through the match.
+        let lookup = self.cache().lookup(&tenant, &digest, now);
+        match lookup {
             Lookup::Valid => return Ok(Some(tenant)),
             Lookup::Invalid => return Ok(None),
             Lookup::Fetch => {}
+            Lookup::FetchUnseen => {
+                if !self.cache().take_unseen(now) {
+                    tracing::warn!(%tenant, "too many tokens naming tenants not seen yet; not reading the secret");
+                    return Err(StoreError::Unavailable(
+                        "too many token checks for tenants not seen yet".to_owned(),
+                    ));
+                }
+            }
         }
         let doc = self.fetch(&tenant).await?;
         let digests = match &doc {
@@ -417,20 +521,48 @@ impl TokenStore for SecretsManagerTokenStore {
     }
 
     async fn rotate(&self, tenant: &TenantId) -> Result<ApiToken, TokenError> {
-        // Read-modify-write without a condition (Secrets Manager has none):
-        // concurrent rotations of one tenant can lose a token. Rotation is an
-        // operator action, run one at a time.
-        let Some(mut doc) = self.fetch(tenant).await? else {
+        // Read, add, compare-and-swap: a revocation that lands in between
+        // makes the swap fail, and the next read sees it.
+        for attempt in 1..=ROTATE_ATTEMPTS {
+            let Some(Current {
+                mut doc,
+                version_id,
+            }) = self.fetch_current(tenant).await?
+            else {
+                return Err(TokenError::NotActive);
+            };
+            if doc.tokens.is_empty() {
+                // Revoked: only `activate` turns provisioning back on.
+                return Err(TokenError::NotActive);
+            }
+            let token = ApiToken::generate(tenant);
+            doc.add(&token, OffsetDateTime::now_utc());
+            if self.swap(tenant, &version_id, &doc).await? {
+                self.remember(tenant, Some(&doc))?;
+                tracing::info!(%tenant, token_id = %token.id(), active = doc.tokens.len(), "token rotated");
+                return Ok(token);
+            }
+            let pause = Duration::from_millis(50u64 << attempt.min(5));
+            tokio::time::sleep(pause + Duration::from_millis(rand::random_range(0..50))).await;
+        }
+        Err(TokenError::Contended)
+    }
+
+    async fn revoke(&self, tenant: &TenantId) -> Result<usize, TokenError> {
+        let Some(doc) = self.fetch(tenant).await? else {
             return Err(TokenError::NotActive);
         };
-        let token = ApiToken::generate(tenant);
-        doc.add(&token, OffsetDateTime::now_utc());
-        let name = self.secret_name(tenant);
+        // Unconditional, like `activate`: a revocation must win over any
+        // rotation in flight (whose swap then fails).
+        let empty = TokenDocument {
+            version: DOCUMENT_VERSION,
+            tokens: Vec::new(),
+        };
         let put = self
             .client
             .put_secret_value()
-            .secret_id(&name)
-            .secret_string(doc.to_json()?)
+            .secret_id(self.secret_name(tenant))
+            .secret_string(empty.to_json()?)
             .send()
             .await;
         match put {
@@ -444,9 +576,9 @@ impl TokenStore for SecretsManagerTokenStore {
             }
             Err(err) => return Err(sm_error(err).into()),
         }
-        self.remember(tenant, Some(&doc))?;
-        tracing::info!(%tenant, token_id = %token.id(), active = doc.tokens.len(), "token rotated");
-        Ok(token)
+        self.remember(tenant, Some(&empty))?;
+        tracing::info!(%tenant, revoked = doc.tokens.len(), "every token of the tenant revoked");
+        Ok(doc.tokens.len())
     }
 
     async fn status(&self, tenant: &TenantId) -> Result<Option<TenantTokens>, StoreError> {
@@ -490,6 +622,13 @@ fn matches_any(stored: &[[u8; 32]], digest: &[u8; 32]) -> bool {
     found.into()
 }
 
+/// A tenant's document and the id of the secret version it was read from.
+#[derive(Debug)]
+struct Current {
+    doc: TokenDocument,
+    version_id: String,
+}
+
 #[derive(Debug)]
 struct CacheEntry {
     /// Empty when the tenant has no secret (negative cache).
@@ -497,11 +636,26 @@ struct CacheEntry {
     fetched_at: Instant,
 }
 
-/// Per-tenant digest lists with their read times. Pure: the caller supplies
-/// the clock, holds the lock only around a call, and does the I/O.
-#[derive(Debug, Default)]
+/// Per-tenant digest lists with their read times, and the budget of reads
+/// for tenants not seen yet. Pure: the caller supplies the clock, holds the
+/// lock only around a call, and does the I/O.
+#[derive(Debug)]
 struct DigestCache {
     entries: HashMap<TenantId, CacheEntry>,
+    /// Reads left for tenants without an entry; refilled one per
+    /// [`UNSEEN_TENANT_REFILL`] since `refilled_at`, up to the burst.
+    unseen_budget: u32,
+    refilled_at: Option<Instant>,
+}
+
+impl Default for DigestCache {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            unseen_budget: UNSEEN_TENANT_BURST,
+            refilled_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,15 +664,16 @@ enum Lookup {
     Valid,
     /// The digest is not in an entry read less than [`REFETCH_INTERVAL`] ago.
     Invalid,
-    /// No entry, a stale one, or a mismatch against an entry old enough to
-    /// read again.
+    /// A stale entry, or a mismatch against an entry old enough to read again.
     Fetch,
+    /// No entry at all: read only within the budget for unseen tenants.
+    FetchUnseen,
 }
 
 impl DigestCache {
     fn lookup(&self, tenant: &TenantId, digest: &[u8; 32], now: Instant) -> Lookup {
         let Some(entry) = self.entries.get(tenant) else {
-            return Lookup::Fetch;
+            return Lookup::FetchUnseen;
         };
         let age = now.saturating_duration_since(entry.fetched_at);
         if age >= CACHE_TTL {
@@ -530,6 +685,30 @@ impl DigestCache {
         } else {
             Lookup::Fetch
         }
+    }
+
+    /// Takes one read from the budget for unseen tenants; `false` when it is
+    /// spent.
+    fn take_unseen(&mut self, now: Instant) -> bool {
+        let since = *self.refilled_at.get_or_insert(now);
+        let periods = now.saturating_duration_since(since).as_nanos()
+            / UNSEEN_TENANT_REFILL.as_nanos().max(1);
+        match u32::try_from(periods) {
+            Ok(0) => {}
+            Ok(n) if n < UNSEEN_TENANT_BURST => {
+                self.unseen_budget = (self.unseen_budget + n).min(UNSEEN_TENANT_BURST);
+                self.refilled_at = Some(since + UNSEEN_TENANT_REFILL * n);
+            }
+            _ => {
+                self.unseen_budget = UNSEEN_TENANT_BURST;
+                self.refilled_at = Some(now);
+            }
+        }
+        if self.unseen_budget == 0 {
+            return false;
+        }
+        self.unseen_budget -= 1;
+        true
     }
 
     fn insert(&mut self, tenant: &TenantId, digests: Vec<[u8; 32]>, now: Instant) {
@@ -727,7 +906,7 @@ mod tests {
         let wrong = [2u8; 32];
         let t0 = Instant::now();
         let mut cache = DigestCache::default();
-        assert_eq!(cache.lookup(&t, &good, t0), Lookup::Fetch);
+        assert_eq!(cache.lookup(&t, &good, t0), Lookup::FetchUnseen);
         cache.insert(&t, vec![good], t0);
 
         assert_eq!(cache.lookup(&t, &good, t0), Lookup::Valid);
@@ -745,6 +924,47 @@ mod tests {
         cache.insert(&other, Vec::new(), t0);
         assert_eq!(cache.lookup(&other, &good, soon), Lookup::Invalid);
         assert_eq!(cache.lookup(&other, &good, later), Lookup::Fetch);
+    }
+
+    #[test]
+    fn a_revoked_token_stops_working_on_a_warm_instance_within_fifteen_seconds() {
+        let t = tenant("acme");
+        let leaked = [1u8; 32];
+        let t0 = Instant::now();
+        let mut cache = DigestCache::default();
+        cache.insert(&t, vec![leaked], t0);
+        // The revocation happened right after the read: the instance asks
+        // Secrets Manager again no later than 15 s on.
+        assert!(CACHE_TTL <= Duration::from_secs(15));
+        assert_eq!(
+            cache.lookup(&t, &leaked, t0 + Duration::from_secs(15)),
+            Lookup::Fetch
+        );
+    }
+
+    #[test]
+    fn tokens_naming_unseen_tenants_get_a_bounded_number_of_secret_reads() {
+        let t0 = Instant::now();
+        let mut cache = DigestCache::default();
+        for _ in 0..UNSEEN_TENANT_BURST {
+            assert!(cache.take_unseen(t0));
+        }
+        assert!(!cache.take_unseen(t0), "the burst is spent");
+        assert!(!cache.take_unseen(t0 + UNSEEN_TENANT_REFILL / 2));
+        assert!(cache.take_unseen(t0 + UNSEEN_TENANT_REFILL));
+        assert!(!cache.take_unseen(t0 + UNSEEN_TENANT_REFILL));
+        // A long quiet spell refills the whole burst, no more.
+        let later = t0 + UNSEEN_TENANT_REFILL * 1000;
+        for _ in 0..UNSEEN_TENANT_BURST {
+            assert!(cache.take_unseen(later));
+        }
+        assert!(!cache.take_unseen(later));
+        // Known tenants are not limited by it.
+        cache.insert(&tenant("acme"), vec![[1u8; 32]], later);
+        assert_eq!(
+            cache.lookup(&tenant("acme"), &[1u8; 32], later),
+            Lookup::Valid
+        );
     }
 
     #[test]

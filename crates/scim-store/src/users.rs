@@ -13,6 +13,7 @@ use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
 use crate::claims::{Claim, ClaimedWrite};
+use crate::deletion::{Deletion, Target};
 use crate::dynamo::{self, ID, Item, Table, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
 
@@ -44,8 +45,23 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         current: &StoredUser,
         next: UserResource,
     ) -> Result<StoredUser, StoreError>;
-    /// Deletes `current` and its lookup items, if unchanged since read.
-    async fn delete(&self, tenant: &TenantId, current: &StoredUser) -> Result<(), StoreError>;
+    /// Reads user `id` for a DELETE (strongly consistent): the user, or
+    /// what is left of an interrupted delete of it (see [`crate::deletion`]);
+    /// `None` when there is nothing to delete.
+    async fn get_for_delete(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredUser>>, StoreError>;
+    /// Deletes the user `target` read, with its lookup items and its
+    /// memberships, if nobody changed it or added it to a group since
+    /// (`VersionMismatch` otherwise, `NotFound` if it is gone; nothing is
+    /// written either way); or finishes an interrupted delete.
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        target: &Deletion<StoredUser>,
+    ) -> Result<(), StoreError>;
     /// Lookup by `userName`, ignoring case (strongly consistent).
     async fn find_by_user_name(
         &self,
@@ -74,6 +90,9 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         after: Option<&ResourceId>,
         limit: usize,
     ) -> Result<(Vec<StoredUser>, Option<ResourceId>), StoreError>;
+    /// The id of the `n`th user in id order (n ≥ 1), reading keys only;
+    /// `None` when the tenant has fewer users.
+    async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError>;
     /// The subset of `ids` that are users of the tenant (strongly consistent).
     async fn existing(
         &self,
@@ -212,6 +231,40 @@ impl DynamoUserStore {
         claims
     }
 
+    /// The user's groups (membership mirrors), without its membership head.
+    async fn group_ids(&self, tenant: &TenantId, id: &str) -> Result<Vec<String>, StoreError> {
+        let t = &self.table;
+        let mut groups =
+            dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
+                .await?;
+        groups.retain(|g| g != dynamo::MEMBERSHIP_HEAD);
+        Ok(groups)
+    }
+
+    /// The end of a delete that did not fit one transaction: the user is
+    /// gone (no group add can name it any more); its remaining memberships
+    /// go now, and its membership head (the record of the unfinished delete)
+    /// last.
+    async fn remove_memberships(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        let t = &self.table;
+        let pairs: Vec<(String, String)> = self
+            .group_ids(tenant, id)
+            .await?
+            .into_iter()
+            .map(|g| (g, id.to_owned()))
+            .collect();
+        // No membership marks: the user's own deletion tells the sync.
+        dynamo::delete_memberships(t, tenant, &pairs, false).await?;
+        t.client
+            .delete_item()
+            .table_name(&t.name)
+            .set_key(Some(dynamo::membership_head(tenant, id)))
+            .send()
+            .await
+            .map_err(crate::error::from_sdk)?;
+        Ok(())
+    }
+
     /// After a failed conditional write on the user item: changed or gone?
     async fn lost_race(&self, tenant: &TenantId, id: &ResourceId) -> StoreError {
         match self.get(tenant, id).await {
@@ -305,17 +358,51 @@ impl UserStore for DynamoUserStore {
         }
     }
 
-    async fn delete(&self, tenant: &TenantId, current: &StoredUser) -> Result<(), StoreError> {
-        let (t, u, id) = (&self.table, &current.user, current.id.as_str());
-        // Memberships go first: if this fails half-way the user still exists
-        // and a retried DELETE finishes the job; no membership outlives it.
-        let groups =
-            dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
-                .await?;
-        let pairs: Vec<(String, String)> = groups.into_iter().map(|g| (g, id.to_owned())).collect();
-        // No membership marks: the user's own deletion tells the sync.
-        dynamo::delete_memberships(t, tenant, &pairs, false).await?;
+    async fn get_for_delete(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredUser>>, StoreError> {
+        // The user and its membership head in one read, before the delete
+        // reads the user's groups (see dynamo::membership_head).
+        let head_key = dynamo::membership_head(tenant, id.as_str());
+        let items = self
+            .table
+            .get_items(vec![Self::user_key(tenant, id), head_key.clone()])
+            .await?;
+        let is_head = |item: &&Item| item.get(crate::tables::PK) == head_key.get(crate::tables::PK);
+        let head = items.iter().find(is_head);
+        let user = items.iter().find(|i| !is_head(i));
+        match (user, head) {
+            (Some(item), head) => {
+                let user = Self::from_item(item)?;
+                let guard = head
+                    .and_then(|h| get_opt_s(h, dynamo::JOINED))
+                    .map(str::to_owned);
+                let id = user.id.clone();
+                Ok(Some(Deletion::live(id, user.meta, user, guard)))
+            }
+            (None, Some(head)) if head.contains_key(dynamo::UNFINISHED) => Ok(Some(
+                Deletion::unfinished(id.clone(), Some(dynamo::read_meta(head)?)),
+            )),
+            (None, _) => Ok(None),
+        }
+    }
 
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        target: &Deletion<StoredUser>,
+    ) -> Result<(), StoreError> {
+        let t = &self.table;
+        let (current, guard) = match &target.target {
+            Target::Live { resource, guard } => (resource, guard.as_deref()),
+            Target::Unfinished => return self.remove_memberships(tenant, target.id.as_str()).await,
+        };
+        let (u, id) = (&current.user, current.id.as_str());
+        // Read after the membership head: a group add since then changed the
+        // head's token and fails the transaction below.
+        let groups = self.group_ids(tenant, id).await?;
         let mut w = ClaimedWrite::new(
             t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?,
         );
@@ -328,11 +415,35 @@ impl UserStore for DynamoUserStore {
             None,
         )?);
         w.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
-        if w.commit_delete(t).await? {
-            Ok(())
+        let head = dynamo::membership_head(tenant, id);
+        // The head goes with the user, unless memberships are left after
+        // this transaction: then it records the unfinished delete.
+        let fits_all = w.len() + 1 + 2 * groups.len() <= dynamo::TX_MAX_ITEMS;
+        if fits_all {
+            w.push(t.delete_if_attr(head, dynamo::JOINED, guard)?);
         } else {
-            Err(self.lost_race(tenant, &current.id).await)
+            let mut record = Item::new();
+            dynamo::put_meta(&mut record, &current.meta)?;
+            let mut set: Vec<(&str, AttributeValue)> = record
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            set.push((dynamo::UNFINISHED, AttributeValue::Bool(true)));
+            w.push(t.update_if_attr(head, set, dynamo::JOINED, guard)?);
         }
+        let room = (dynamo::TX_MAX_ITEMS - w.len()) / 2;
+        // No membership marks: the user's own deletion tells the sync.
+        for g in groups.iter().take(room) {
+            w.push(t.delete(dynamo::member_key(tenant, g, id), None)?);
+            w.push(t.delete(dynamo::member_of_key(tenant, id, g), None)?);
+        }
+        if !w.commit_delete(t).await? {
+            return Err(self.lost_race(tenant, &current.id).await);
+        }
+        if fits_all {
+            return Ok(());
+        }
+        self.remove_memberships(tenant, id).await
     }
 
     async fn find_by_user_name(
@@ -367,6 +478,11 @@ impl UserStore for DynamoUserStore {
         email: &str,
     ) -> Result<Vec<StoredUser>, StoreError> {
         let email_key = email.to_lowercase();
+        // Stored emails are non-empty and at most MAX_NAME_LEN bytes once
+        // lowercased; any other value has no index partition to read.
+        if email_key.is_empty() || email_key.len() > scim_proto::ids::MAX_NAME_LEN {
+            return Ok(Vec::new());
+        }
         let t = &self.table;
         let ids =
             dynamo::query_sort_keys(&t.client, &t.name, email_pk(tenant, &email_key), None).await?;
@@ -397,6 +513,11 @@ impl UserStore for DynamoUserStore {
             .map(Self::from_item)
             .collect::<Result<Vec<_>, _>>()?;
         Ok((users, next.and_then(|n| ResourceId::parse(&n))))
+    }
+
+    async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError> {
+        let key = self.table.nth_key(pk(tenant, USER), n).await?;
+        Ok(key.and_then(|k| ResourceId::parse(&k)))
     }
 
     async fn existing(

@@ -68,6 +68,9 @@ pub enum TenantCommand {
     /// Issue an additional token; earlier ones stay valid (up to 5) until the
     /// tenant is re-activated.
     RotateToken(TenantArg),
+    /// Revoke every token at once (a leaked token, offboarding): provisioning
+    /// stops on every instance within 15 seconds, until the next `activate`.
+    Revoke(TenantArg),
     /// Whether provisioning is active, its tokens, and directory counts.
     Status(TenantArg),
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use member_sync::mapping::{self, MappingEntry};
 use member_sync::{SyncEngine, SyncOptions, SyncReport};
+use scim_api::limits::TenantLimiter;
 use scim_api::{AppState, app, host};
 use scim_proto::ids::TenantId;
 use scim_store::Stores;
@@ -111,7 +112,8 @@ async fn serve(ctx: &Ctx, addr: SocketAddr, bootstrap: Option<TenantId>) -> Resu
     tracing::info!(%local, "serving SCIM; Ctrl-C stops");
     host::run_tcp(
         listener,
-        app(AppState::from(ctx.stores.clone())),
+        app(AppState::from(ctx.stores.clone())
+            .with_tenant_rate_limit(TenantLimiter::from_env().map_err(anyhow::Error::msg)?)),
         shutdown_signal(),
     )
     .await?;
@@ -154,6 +156,18 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
                 || format!("Tenant: {}\nSecret Token: {}", t.tenant, token.expose()),
             );
         }
+        TenantCommand::Revoke(t) => {
+            let revoked = ctx
+                .stores
+                .tokens
+                .revoke(&t.tenant)
+                .await
+                .with_context(|| format!("revoking the tokens of tenant {}", t.tenant))?;
+            ctx.print(
+                &json!({"tenant": t.tenant.as_str(), "provisioning": "inactive", "revoked": revoked}),
+                || format!("Tenant: {}\nProvisioning: inactive\nRevoked: {revoked}", t.tenant),
+            );
+        }
         TenantCommand::Status(t) => {
             let tokens = ctx.stores.tokens.status(&t.tenant).await?;
             let users = ctx.stores.users.count(&t.tenant).await?;
@@ -167,7 +181,8 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let active = tokens.is_some();
+            // A revoked tenant keeps its secret, with no token in it.
+            let active = tokens.as_ref().is_some_and(|s| !s.tokens.is_empty());
             let status = if active { "active" } else { "inactive" };
             ctx.print(
                 &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups}),

@@ -21,13 +21,9 @@ use crate::commands::Ctx;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,scimsync=info,scim_api=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // RUST_LOG names a level for our crates; others never log below info
+    // (hyper would log request headers, bearer tokens included).
+    scim_telemetry::init_cli();
     let cli = Cli::parse();
     let (sdk, config) = if cli.local {
         let port = std::env::var("EMULATOR_PORT").unwrap_or_else(|_| "4566".into());

@@ -15,7 +15,10 @@ use crate::handler::{Handler, LambdaInvoker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // AWS_LAMBDA_LOG_LEVEL / AWS_LAMBDA_LOG_FORMAT from the template; the
+    // runtime's own crates stay at info whatever the level (they would log
+    // raw events, tokens included).
+    scim_telemetry::init_lambda();
     let config = StoreConfig::sync_from_env()?;
     let sdk = load_aws_config().await;
     let stores = Stores::new(&sdk, &config);
