@@ -410,15 +410,15 @@ impl SecretsManagerTokenStore {
         &self,
         tenant: &TenantId,
         expected: &str,
+        version: &str,
         doc: &TokenDocument,
     ) -> Result<bool, TokenError> {
         let name = self.secret_name(tenant);
-        let version = uuid::Uuid::new_v4().to_string();
         let put = self
             .client
             .put_secret_value()
             .secret_id(&name)
-            .client_request_token(&version)
+            .client_request_token(version)
             .secret_string(doc.to_json()?)
             .version_stages(PENDING_STAGE)
             .send()
@@ -440,7 +440,7 @@ impl SecretsManagerTokenStore {
             .secret_id(&name)
             .version_stage(AWSCURRENT)
             .remove_from_version_id(expected)
-            .move_to_version_id(&version)
+            .move_to_version_id(version)
             .send()
             .await;
         match moved {
@@ -537,7 +537,15 @@ impl TokenStore for SecretsManagerTokenStore {
             }
             let token = ApiToken::generate(tenant);
             doc.add(&token, OffsetDateTime::now_utc());
-            if self.swap(tenant, &version_id, &doc).await? {
+            let version = uuid::Uuid::new_v4().to_string();
+            let swapped = self.swap(tenant, &version_id, &version, &doc).await?
+                // The move can succeed with its answer lost; the SDK's retry
+                // is then refused. Ours being current means it succeeded.
+                || self
+                    .fetch_current(tenant)
+                    .await?
+                    .is_some_and(|now| now.version_id == version);
+            if swapped {
                 self.remember(tenant, Some(&doc))?;
                 tracing::info!(%tenant, token_id = %token.id(), active = doc.tokens.len(), "token rotated");
                 return Ok(token);
