@@ -25,7 +25,8 @@ use scim_store::users::{DirtyUser, StoredUser, UserStore};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::helpers::{Reply, TestApp, entra_user, spawn_app};
+use crate::fault_proxy::{Fault, Rule, When, ddb};
+use crate::helpers::{Reply, TestApp, entra_user, spawn_app, spawn_app_with_proxy};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -753,4 +754,88 @@ async fn a_rename_with_more_member_changes_than_one_transaction_holds_applies_wh
         new.iter().cloned().collect::<BTreeSet<_>>()
     );
     assert!(groups_of(&app, &old[0]).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_delete_of_a_user_in_many_groups_is_decided_at_once_and_a_retry_finishes_it()
+{
+    // Arrange: storage fails every write after the transaction that
+    // decides the delete (the memberships that did not fit in it).
+    let app = spawn_app_with_proxy().await;
+    let user = new_user(&app.direct).await;
+    let name = app.direct.get(&format!("/Users/{user}")).await.body["userName"].clone();
+    let mut groups = Vec::new();
+    for _ in 0..MANY {
+        groups.push(new_group(&app.direct, &[&user]).await);
+    }
+    app.proxy.set(Rule::new(
+        ddb("BatchWriteItem"),
+        When::Always,
+        Fault::Error500,
+    ));
+
+    // Act
+    let first = app.delete(&format!("/Users/{user}")).await;
+    app.proxy.clear();
+
+    // Assert: the delete happened (the user, its name and the sync's view),
+    // and only memberships are left, which the retry removes.
+    first.assert_scim_error(503, None);
+    app.direct
+        .get(&format!("/Users/{user}"))
+        .await
+        .assert_scim_error(404, None);
+    let again = app
+        .direct
+        .post(
+            "/Users",
+            &entra_user(name.as_str().expect("userName"), &guid()),
+        )
+        .await;
+    assert_eq!(again.status, 201, "the name is free: {}", again.body);
+    let retry = app.delete(&format!("/Users/{user}")).await;
+    assert_eq!(retry.status, 204, "{}", retry.body);
+    assert!(memberships_naming(&app.direct, &user).await.is_empty());
+    for group in &groups[..3] {
+        assert!(members_of(&app.direct, group).await.is_empty());
+    }
+    app.delete(&format!("/Users/{user}"))
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn an_interrupted_delete_of_a_large_group_is_decided_at_once_and_a_retry_finishes_it() {
+    // Arrange
+    let app = spawn_app_with_proxy().await;
+    let mut users = Vec::new();
+    for _ in 0..MANY {
+        users.push(new_user(&app.direct).await);
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let group = new_group(&app.direct, &refs).await;
+    app.proxy.set(Rule::new(
+        ddb("BatchWriteItem"),
+        When::Always,
+        Fault::Error500,
+    ));
+
+    // Act
+    let first = app.delete(&format!("/Groups/{group}")).await;
+    app.proxy.clear();
+
+    // Assert: the group is gone for every read (users list no group that
+    // does not exist); its leftover memberships go with the retry.
+    first.assert_scim_error(503, None);
+    app.direct
+        .get(&format!("/Groups/{group}"))
+        .await
+        .assert_scim_error(404, None);
+    assert!(groups_of(&app.direct, &users[MANY - 1]).await.is_empty());
+    let retry = app.delete(&format!("/Groups/{group}")).await;
+    assert_eq!(retry.status, 204, "{}", retry.body);
+    assert!(memberships_naming(&app.direct, &group).await.is_empty());
+    app.delete(&format!("/Groups/{group}"))
+        .await
+        .assert_scim_error(404, None);
 }
