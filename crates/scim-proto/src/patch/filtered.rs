@@ -65,20 +65,7 @@ impl Engine<'_> {
         let mut touched = matches.clone();
         let result = match value {
             None => {
-                match sub {
-                    None => {
-                        let mut flags = matched.iter();
-                        items.retain(|_| !flags.next().copied().unwrap_or(false));
-                    }
-                    Some(sub) => {
-                        for &i in &matches {
-                            if let Some(Value::Object(obj)) = items.get_mut(i) {
-                                set_or_remove_sub(obj, sub, None);
-                            }
-                        }
-                        items.retain(|i| i.as_object().is_none_or(|o| !o.is_empty()));
-                    }
-                }
+                remove_matched(&mut items, &matched, &matches, sub);
                 Ok(())
             }
             Some(v) if matches.is_empty() => match new_element(filter, def, &label) {
@@ -122,6 +109,30 @@ impl Engine<'_> {
         store(map, key, (!items.is_empty()).then_some(Value::Array(items)));
         self.prune_container(target);
         result
+    }
+}
+
+/// A filtered remove: drops the matching elements, or with `sub` that
+/// sub-attribute of each (and the elements it leaves empty).
+fn remove_matched(
+    items: &mut Vec<Value>,
+    matched: &[bool],
+    matches: &[usize],
+    sub: Option<&SubTarget>,
+) {
+    match sub {
+        None => {
+            let mut flags = matched.iter();
+            items.retain(|_| !flags.next().copied().unwrap_or(false));
+        }
+        Some(sub) => {
+            for &i in matches {
+                if let Some(Value::Object(obj)) = items.get_mut(i) {
+                    set_or_remove_sub(obj, sub, None);
+                }
+            }
+            items.retain(|i| i.as_object().is_none_or(|o| !o.is_empty()));
+        }
     }
 }
 
