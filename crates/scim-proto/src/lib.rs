@@ -5,12 +5,28 @@
 //! - [`schema`]: the User, EnterpriseUser and Group schemas as static data.
 //! - [`ast`]: typed filter and PATCH-path trees; [`filter`] and [`path`] parse
 //!   them (with size and depth limits), [`eval`] evaluates filters on documents.
+//!   - `filter/`: `lexer` (tokens, error positions), `parser` (the expression
+//!     grammar and its caps), `names` (attribute paths, `[…]` value filters),
+//!     `display` (canonical text); `mod.rs` holds the limits and entry points.
 //! - [`resource`]: parsing client documents into canonical, typed resources.
+//!   - `resource/`: `user` and `group` (typed validation), `canonical` (where
+//!     each key goes), `coerce` (value types), `caps` (size limits), `wire`
+//!     (`meta` and the rendered response).
 //! - [`patch`]: the PATCH engine (both Entra dialects), applied on a copy.
+//!   - `patch/`: `request` (body parsing, op casing), `limits` (values per
+//!     request), `engine` (path resolution and dispatch), `pathless` (flattened
+//!     keys and extension objects), `attr` (unfiltered attributes, manager),
+//!     `filtered` (value-filter paths), `members` (group membership changes),
+//!     `multi` (list rules: dedupe, listed removes, single primary), `coerce`
+//!     (value normalisation), `keys` (case-insensitive keys); `mod.rs` holds
+//!     `apply` and the engine's types.
 //! - [`projection`]: `attributes` / `excludedAttributes`.
 //! - [`list`]: paging parameters and `ListResponse`.
 //! - [`discovery`]: `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`.
 //! - [`ids`]: identifier newtypes.
+//!
+//! Unit tests sit beside the code they test (`patch/tests/` and
+//! `filter/tests/` split by topic); property tests are in `tests/fuzz.rs`.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Slicing a `str` by byte index panics inside a multi-byte character, and
 // client text reaches every module: use `get`, `split_at_checked`,
