@@ -31,7 +31,7 @@ pub async fn require_tenant(
             "send the tenant's API token as 'Authorization: Bearer <token>'",
         ));
     };
-    match state.tokens.verify(&token).await {
+    match state.tenants().authenticate(&token).await {
         Ok(Some(tenant)) => {
             tracing::Span::current().record("tenant", tenant.as_str());
             if let Admission::Limited(wait) = state.limits.check(&tenant, Instant::now()) {

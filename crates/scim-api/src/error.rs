@@ -6,6 +6,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use scim_domain::DomainError;
 use scim_proto::ScimError;
 use scim_store::StoreError;
 use scim_store::error::Unique;
@@ -27,6 +28,15 @@ impl From<ScimError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Scim(e) => Self::Scim(e),
+            DomainError::Store(e) => Self::Store(e),
+        }
     }
 }
 

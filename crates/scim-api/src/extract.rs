@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::header;
 use http::request::Parts;
+use scim_domain::Precondition;
 use scim_proto::ScimError;
 use scim_proto::discovery::MAX_PAYLOAD_BYTES;
 use scim_proto::list::Paging;
@@ -137,45 +138,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PathSegment {
 
 /// The `If-Match` precondition, if any (`*` matches everything).
 #[derive(Debug, Default)]
-pub struct IfMatch(Option<Vec<String>>);
-
-impl IfMatch {
-    /// Checks the current ETag against the precondition (412 on mismatch).
-    pub fn check(&self, current_etag: &str) -> Result<(), ApiError> {
-        let Some(tags) = &self.0 else { return Ok(()) };
-        let strip = |t: &str| {
-            t.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_owned()
-        };
-        let current = strip(current_etag);
-        if tags.iter().any(|t| t.trim() == "*" || strip(t) == current) {
-            Ok(())
-        } else {
-            Err(ScimError::precondition_failed(
-                "the resource has changed since it was read (If-Match does not match its ETag)",
-            )
-            .into())
-        }
-    }
-
-    pub fn is_set(&self) -> bool {
-        self.0.is_some()
-    }
-}
+pub struct IfMatch(pub Precondition);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(v) = parts.headers.get(header::IF_MATCH) else {
-            return Ok(Self(None));
+            return Ok(Self(Precondition::none()));
         };
         let v = v
             .to_str()
             .map_err(|_| ScimError::invalid_syntax("If-Match is not valid text"))?;
-        Ok(Self(Some(v.split(',').map(str::to_owned).collect())))
+        Ok(Self(Precondition::from_header(v)))
     }
 }
 
@@ -210,16 +185,6 @@ impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn if_match_accepts_weak_strong_and_star() {
-        for header in ["W/\"3\"", "\"3\"", "*", "W/\"1\", W/\"3\""] {
-            let m = IfMatch(Some(header.split(',').map(str::to_owned).collect()));
-            assert!(m.check("W/\"3\"").is_ok(), "{header}");
-        }
-        let m = IfMatch(Some(vec!["W/\"2\"".into()]));
-        assert!(m.check("W/\"3\"").is_err());
-    }
 
     #[test]
     fn query_pairs_decode_percent_and_plus() {

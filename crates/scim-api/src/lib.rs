@@ -10,8 +10,8 @@
 //!   type, list query parameters, `If-Match`).
 //! - [`response`]: `application/scim+json` responses with ETag/Location.
 //! - [`error`]: the single `IntoResponse` for every failure.
-//! - [`users`], [`groups`], [`discovery`]: handlers; [`listing`]: paging
-//!   shared by the list handlers.
+//! - [`users`], [`groups`], [`discovery`]: handlers. Each parses the
+//!   request, calls one operation of `scim_domain`, and renders the result.
 //! - [`host`]: picks Lambda or a TCP listener at run time.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -23,14 +23,13 @@ pub mod extract;
 pub mod groups;
 pub mod host;
 pub mod limits;
-pub mod listing;
 pub mod response;
-pub mod retry;
 pub mod router;
 pub mod users;
 
 use std::sync::Arc;
 
+use scim_domain::{Directory, Tenants};
 use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
@@ -39,7 +38,8 @@ use crate::limits::TenantLimiter;
 
 pub use router::{App, app, router};
 
-/// What handlers share: the stores, as capabilities.
+/// What handlers share: the stores, as capabilities, which the domain
+/// operations run on (tests swap a store for an instrumented one).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub users: Arc<dyn UserStore>,
@@ -50,6 +50,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The SCIM directory's operations over this state's stores.
+    pub fn directory(&self) -> Directory {
+        Directory::new(self.users.clone(), self.groups.clone())
+    }
+
+    /// The tenants' token operations (authentication).
+    pub fn tenants(&self) -> Tenants {
+        Tenants::new(self.tokens.clone(), None, self.directory())
+    }
+
     /// The same state with another per-tenant rate limit (requests per
     /// second; `0` = none).
     #[must_use]

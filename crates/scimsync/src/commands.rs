@@ -3,21 +3,18 @@
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use member_sync::SyncReport;
 use member_sync::mapping::{self, MappingEntry};
-use member_sync::{SyncEngine, SyncOptions, SyncReport};
 use scim_api::limits::TenantLimiter;
 use scim_api::{AppState, app, host};
+use scim_domain::{Domain, Members, SyncRequest};
 use scim_proto::ids::TenantId;
 use scim_store::Stores;
-use scim_store::groups::GroupStore;
-use scim_store::members::{Member, MemberStore};
-use scim_store::sync_state::SyncStateStore;
-use scim_store::tokens::{ApiToken, TokenStore};
-use scim_store::users::UserStore;
+use scim_store::members::Member;
+use scim_store::tokens::ApiToken;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -25,29 +22,27 @@ use crate::cli::{Command, MappingCommand, MembersCommand, SyncArgs, SyncCommand,
 
 pub struct Ctx {
     pub stores: Stores,
+    pub domain: Domain,
     pub sdk: aws_config::SdkConfig,
     pub json: bool,
 }
 
 impl Ctx {
-    fn members(&self) -> Result<Arc<dyn MemberStore>> {
-        let (members, _) = self.stores.sync_stores()?;
-        Ok(members)
+    pub fn new(stores: Stores, sdk: aws_config::SdkConfig, json: bool) -> Self {
+        Self {
+            domain: Domain::from(&stores),
+            stores,
+            sdk,
+            json,
+        }
     }
 
-    fn state(&self) -> Result<Arc<dyn SyncStateStore>> {
-        let (_, state) = self.stores.sync_stores()?;
-        Ok(state)
-    }
-
-    fn engine(&self) -> Result<SyncEngine> {
-        let (members, state) = self.stores.sync_stores()?;
-        Ok(SyncEngine::new(
-            self.stores.users.clone(),
-            self.stores.groups.clone(),
-            members,
-            state,
-        ))
+    /// The Members-sync operations (they need the Members table).
+    fn members(&self) -> Result<&Members> {
+        self.domain
+            .members
+            .as_ref()
+            .ok_or_else(|| anyhow!("{}", scim_store::config::MissingEnv("MEMBERS_TABLE")))
     }
 
     /// Prints `value` as JSON, or `text` for people.
@@ -81,13 +76,9 @@ async fn activate(ctx: &Ctx, tenant: &TenantId) -> Result<ApiToken> {
         .ok()
         .filter(|t| !t.is_empty())
         .map(|t| ApiToken::from_secret(SecretString::from(t)));
-    let token = ctx.stores.tokens.activate(tenant, chosen).await.with_context(|| {
+    let token = ctx.domain.tenants.activate(tenant, chosen).await.with_context(|| {
         format!("activating tenant {tenant} (SCIM_TOKEN must look like scimsync_{tenant}_<64 lowercase hex>)")
     })?;
-    ctx.state()?
-        .register_tenant(tenant)
-        .await
-        .context("registering the tenant for the daily sync")?;
     Ok(token)
 }
 
@@ -146,8 +137,8 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
         }
         TenantCommand::RotateToken(t) => {
             let token = ctx
-                .stores
-                .tokens
+                .domain
+                .tenants
                 .rotate(&t.tenant)
                 .await
                 .with_context(|| format!("rotating the token of tenant {}", t.tenant))?;
@@ -158,8 +149,8 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
         }
         TenantCommand::Revoke(t) => {
             let revoked = ctx
-                .stores
-                .tokens
+                .domain
+                .tenants
                 .revoke(&t.tenant)
                 .await
                 .with_context(|| format!("revoking the tokens of tenant {}", t.tenant))?;
@@ -169,21 +160,14 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
             );
         }
         TenantCommand::Status(t) => {
-            let tokens = ctx.stores.tokens.status(&t.tenant).await?;
-            let users = ctx.stores.users.count(&t.tenant).await?;
-            let groups = ctx.stores.groups.count(&t.tenant).await?;
-            let ids: Vec<Value> = tokens
-                .as_ref()
-                .map(|s| {
-                    s.tokens
-                        .iter()
-                        .map(|i| json!({"id": i.id, "created": i.created.to_string()}))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // A revoked tenant keeps its secret, with no token in it.
-            let active = tokens.as_ref().is_some_and(|s| !s.tokens.is_empty());
-            let status = if active { "active" } else { "inactive" };
+            let s = ctx.domain.tenants.status(&t.tenant).await?;
+            let (users, groups) = (s.users, s.groups);
+            let ids: Vec<Value> = s
+                .tokens
+                .iter()
+                .map(|i| json!({"id": i.id, "created": i.created.to_string()}))
+                .collect();
+            let status = if s.active { "active" } else { "inactive" };
             ctx.print(
                 &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups}),
                 || format!("Tenant: {}\nProvisioning: {status}\nTokens: {}\nUsers: {users}\nGroups: {groups}", t.tenant, ids.len()),
@@ -211,10 +195,10 @@ fn mapping_text(entries: &[MappingEntry]) -> String {
 }
 
 async fn mapping_cmd(ctx: &Ctx, command: MappingCommand) -> Result<()> {
-    let state = ctx.state()?;
+    let sync = ctx.members()?;
     let (tenant, entries) = match command {
         MappingCommand::Show(t) => {
-            let entries = member_sync::show_mapping(state.as_ref(), &t.tenant).await?;
+            let entries = sync.mapping(&t.tenant).await?;
             (t.tenant, entries)
         }
         MappingCommand::Set { tenant, entries } => {
@@ -223,13 +207,11 @@ async fn mapping_cmd(ctx: &Ctx, command: MappingCommand) -> Result<()> {
                 .map(|e| mapping::parse_assignment(e))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| anyhow!("{e}"))?;
-            member_sync::set_mapping(state.as_ref(), &tenant, parsed).await?;
-            let entries = member_sync::show_mapping(state.as_ref(), &tenant).await?;
+            let entries = sync.set_mapping(&tenant, parsed).await?;
             (tenant, entries)
         }
         MappingCommand::Reset(t) => {
-            member_sync::reset_mapping(state.as_ref(), &t.tenant).await?;
-            let entries = member_sync::show_mapping(state.as_ref(), &t.tenant).await?;
+            let entries = sync.reset_mapping(&t.tenant).await?;
             (t.tenant, entries)
         }
     };
@@ -275,7 +257,7 @@ fn report_text(r: &SyncReport) -> String {
 
 async fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     if let Some(SyncCommand::History(t)) = args.command {
-        let runs = ctx.state()?.history(&t.tenant, 50).await?;
+        let runs = ctx.members()?.history(&t.tenant, 50).await?;
         ctx.print(&Value::Array(runs.clone()), || {
             runs.iter()
                 .map(|r| {
@@ -297,40 +279,30 @@ async fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
     if args.invoke {
         return invoke(ctx, &tenant, &args).await;
     }
-    let engine = ctx.engine()?;
+    let sync = ctx.members()?;
     let progress = (!ctx.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
         bar.set_message(format!("syncing tenant {tenant}"));
         bar
     });
-    // Run in slices so that progress shows and a huge tenant checkpoints as
-    // it goes; each slice resumes where the last one stopped.
+    // Slices make progress visible and let a huge tenant checkpoint as it
+    // goes.
     const SLICE: Duration = Duration::from_secs(10);
-    let mut total = member_sync::SyncCounts::default();
-    let mut first = true;
-    let report = loop {
-        let options = SyncOptions {
-            dry_run: args.dry_run,
-            full: args.full && first,
-            deadline: (!args.dry_run).then(|| tokio::time::Instant::now() + SLICE),
-        };
-        first = false;
-        let report = engine.sync(&tenant, options).await?;
-        add(&mut total, &report.counts);
-        if let Some(bar) = &progress {
-            bar.set_message(format!(
-                "tenant {tenant}: {} created, {} updated, {} deactivated, {} reactivated, {} unchanged",
-                total.created, total.updated, total.deactivated, total.reactivated, total.unchanged
-            ));
-        }
-        if report.complete || args.dry_run {
-            break SyncReport {
-                counts: total.clone(),
-                ..report
-            };
-        }
+    let request = SyncRequest {
+        dry_run: args.dry_run,
+        full: args.full,
     };
+    let report = sync
+        .synchronize(&tenant, request, SLICE, |total| {
+            if let Some(bar) = &progress {
+                bar.set_message(format!(
+                    "tenant {tenant}: {} created, {} updated, {} deactivated, {} reactivated, {} unchanged",
+                    total.created, total.updated, total.deactivated, total.reactivated, total.unchanged
+                ));
+            }
+        })
+        .await?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -342,16 +314,6 @@ async fn sync(ctx: &Ctx, args: SyncArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn add(total: &mut member_sync::SyncCounts, c: &member_sync::SyncCounts) {
-    total.created += c.created;
-    total.updated += c.updated;
-    total.deactivated += c.deactivated;
-    total.reactivated += c.reactivated;
-    total.unchanged += c.unchanged;
-    total.linked += c.linked;
-    total.failed += c.failed;
 }
 
 /// `sync --invoke`: the deployed function does the work; its report is printed.
@@ -389,19 +351,10 @@ fn member_json(m: &Member) -> Value {
 }
 
 async fn members(ctx: &Ctx, command: MembersCommand) -> Result<()> {
-    let store = ctx.members()?;
+    let sync = ctx.members()?;
     match command {
         MembersCommand::List(t) => {
-            let mut all = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let (page, next) = store.list(&t.tenant, after.as_deref(), 500).await?;
-                all.extend(page);
-                match next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+            let all = sync.all_members(&t.tenant).await?;
             ctx.print(&Value::Array(all.iter().map(member_json).collect()), || {
                 all.iter()
                     .map(|m| {
@@ -425,7 +378,7 @@ async fn members(ctx: &Ctx, command: MembersCommand) -> Result<()> {
             email,
             name,
         } => {
-            let m = store.add_app_member(&tenant, &email, &name).await?;
+            let m = sync.add_app_member(&tenant, &email, &name).await?;
             ctx.print(&member_json(&m), || {
                 format!("Member: {} ({email}, app-managed)", m.id)
             });

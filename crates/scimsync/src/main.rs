@@ -40,10 +40,6 @@ async fn main() -> Result<()> {
     } else {
         (load_aws_config().await, StoreConfig::from_env()?)
     };
-    let ctx = Ctx {
-        stores: Stores::new(&sdk, &config),
-        sdk,
-        json: cli.json,
-    };
+    let ctx = Ctx::new(Stores::new(&sdk, &config), sdk, cli.json);
     commands::run(&ctx, cli.command).await
 }

@@ -1,4 +1,4 @@
-//! Paging helpers shared by the `/Users` and `/Groups` list handlers: an
+//! Paging shared by the user and group listings: an
 //! offset window over id-ordered pages, and a bounded walk for filters no
 //! index answers.
 
@@ -6,9 +6,10 @@ use std::future::Future;
 
 use scim_proto::ScimError;
 use scim_proto::ids::ResourceId;
+use scim_proto::list::Paging;
 use scim_store::StoreError;
 
-use crate::error::ApiResult;
+use crate::error::Result;
 
 /// Most resources a non-indexed filter may examine. Beyond this the client is
 /// told to filter on an indexed attribute instead of us reading everything.
@@ -30,7 +31,7 @@ pub async fn window<T, F, Fut, N, NFut>(
     count: usize,
     nth: N,
     mut page: F,
-) -> ApiResult<Vec<T>>
+) -> Result<Vec<T>>
 where
     F: FnMut(Option<ResourceId>, usize) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
@@ -71,7 +72,7 @@ where
 
 /// Every resource, for filters no index can answer; at most
 /// [`MAX_FILTER_SCAN`], else 400 `tooMany`.
-pub async fn scan_all<T, F, Fut>(what: &str, hint: &str, mut page: F) -> ApiResult<Vec<T>>
+pub async fn scan_all<T, F, Fut>(what: &str, hint: &str, mut page: F) -> Result<Vec<T>>
 where
     F: FnMut(Option<ResourceId>, usize) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
@@ -92,4 +93,49 @@ where
             None => return Ok(out),
         }
     }
+}
+
+/// One page of a listing and the number of resources in the whole result.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub resources: Vec<T>,
+    pub total: usize,
+}
+
+/// The page of an unfiltered listing of `total` resources, read in id order.
+pub async fn unfiltered<T, F, Fut, N, NFut>(
+    total: usize,
+    paging: &Paging,
+    nth: N,
+    page: F,
+) -> Result<Page<T>>
+where
+    F: FnMut(Option<ResourceId>, usize) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<ResourceId>), StoreError>>,
+    N: FnOnce(usize) -> NFut,
+    NFut: Future<Output = Result<Option<ResourceId>, StoreError>>,
+{
+    let resources = if paging.offset() < total {
+        window(paging.offset(), paging.count, nth, page).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Page { resources, total })
+}
+
+/// The page of a filtered listing: matches in id order, each once.
+pub fn matches_page<T>(
+    mut matching: Vec<T>,
+    id: impl Fn(&T) -> &ResourceId,
+    paging: &Paging,
+) -> Page<T> {
+    matching.sort_by(|a, b| id(a).cmp(id(b)));
+    matching.dedup_by(|a, b| id(a) == id(b));
+    let total = matching.len();
+    let resources = matching
+        .into_iter()
+        .skip(paging.offset())
+        .take(paging.count)
+        .collect();
+    Page { resources, total }
 }

@@ -1,0 +1,187 @@
+//! Members-sync operations: preview ("users available to be synced"),
+//! synchronize, the attribute mapping, the Members, and the sync history.
+//! The run itself is `member_sync`'s engine; this is what entry points call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use member_sync::mapping::MappingEntry;
+use member_sync::{SyncCounts, SyncEngine, SyncError, SyncOptions, SyncReport};
+use scim_proto::ids::TenantId;
+use scim_store::StoreError;
+use scim_store::members::{Member, MemberStore};
+use scim_store::sync_state::SyncStateStore;
+
+use crate::Directory;
+
+/// Largest page of members read at once.
+const MEMBER_PAGE: usize = 500;
+
+/// What a sync is asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncRequest {
+    /// Compute the report, write nothing (the preview).
+    pub dry_run: bool,
+    /// Full reconciliation even if the mapping did not change.
+    pub full: bool,
+}
+
+/// The Members sync of the tenants: runs, mapping, members, history.
+#[derive(Debug, Clone)]
+pub struct Members {
+    engine: Arc<SyncEngine>,
+    members: Arc<dyn MemberStore>,
+    state: Arc<dyn SyncStateStore>,
+}
+
+impl Members {
+    pub fn new(
+        directory: &Directory,
+        members: Arc<dyn MemberStore>,
+        state: Arc<dyn SyncStateStore>,
+    ) -> Self {
+        Self {
+            engine: Arc::new(SyncEngine::new(
+                directory.users.clone(),
+                directory.groups.clone(),
+                members.clone(),
+                state.clone(),
+            )),
+            members,
+            state,
+        }
+    }
+
+    /// One invocation's worth of sync: stops (checkpointing) at `deadline`;
+    /// the next call resumes.
+    pub async fn sync_once(
+        &self,
+        tenant: &TenantId,
+        options: SyncOptions,
+    ) -> Result<SyncReport, SyncError> {
+        self.engine.sync(tenant, options).await
+    }
+
+    /// What a sync would do now, writing nothing.
+    pub async fn preview(&self, tenant: &TenantId) -> Result<SyncReport, SyncError> {
+        self.sync_once(
+            tenant,
+            SyncOptions {
+                dry_run: true,
+                ..SyncOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// A whole sync, run in slices of `slice` so that a huge tenant
+    /// checkpoints as it goes (each slice resumes where the last stopped);
+    /// `progress` sees the running totals after each slice. The report's
+    /// counts are the whole run's.
+    pub async fn synchronize(
+        &self,
+        tenant: &TenantId,
+        request: SyncRequest,
+        slice: Duration,
+        mut progress: impl FnMut(&SyncCounts),
+    ) -> Result<SyncReport, SyncError> {
+        let mut total = SyncCounts::default();
+        let mut first = true;
+        loop {
+            let options = SyncOptions {
+                dry_run: request.dry_run,
+                full: request.full && first,
+                deadline: (!request.dry_run).then(|| tokio::time::Instant::now() + slice),
+            };
+            first = false;
+            let report = self.sync_once(tenant, options).await?;
+            add(&mut total, &report.counts);
+            progress(&total);
+            if report.complete || request.dry_run {
+                return Ok(SyncReport {
+                    counts: total,
+                    ..report
+                });
+            }
+        }
+    }
+
+    /// The tenant's mapping (the defaults when none is set).
+    pub async fn mapping(&self, tenant: &TenantId) -> Result<Vec<MappingEntry>, SyncError> {
+        member_sync::show_mapping(self.state.as_ref(), tenant).await
+    }
+
+    /// Replaces the mapping if every entry is valid (nothing saved
+    /// otherwise); the next sync reconciles everyone. Returns it as saved.
+    pub async fn set_mapping(
+        &self,
+        tenant: &TenantId,
+        entries: Vec<MappingEntry>,
+    ) -> Result<Vec<MappingEntry>, SyncError> {
+        member_sync::set_mapping(self.state.as_ref(), tenant, entries).await?;
+        tracing::info!(%tenant, "attribute mapping changed");
+        self.mapping(tenant).await
+    }
+
+    /// Back to the default mapping; returns it.
+    pub async fn reset_mapping(&self, tenant: &TenantId) -> Result<Vec<MappingEntry>, SyncError> {
+        member_sync::reset_mapping(self.state.as_ref(), tenant).await?;
+        tracing::info!(%tenant, "attribute mapping reset");
+        self.mapping(tenant).await
+    }
+
+    /// The last `limit` sync reports, newest first.
+    pub async fn history(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.state.history(tenant, limit).await
+    }
+
+    /// A page of Members in id order, and where the next page starts.
+    pub async fn members_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Member>, Option<String>), StoreError> {
+        self.members.list(tenant, after, limit).await
+    }
+
+    /// Every member of the tenant.
+    pub async fn all_members(&self, tenant: &TenantId) -> Result<Vec<Member>, StoreError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, next) = self
+                .members_page(tenant, after.as_deref(), MEMBER_PAGE)
+                .await?;
+            all.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// A member the application manages itself (never touched by the sync).
+    pub async fn add_app_member(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        name: &str,
+    ) -> Result<Member, StoreError> {
+        self.members.add_app_member(tenant, email, name).await
+    }
+}
+
+fn add(total: &mut SyncCounts, c: &SyncCounts) {
+    total.created += c.created;
+    total.updated += c.updated;
+    total.deactivated += c.deactivated;
+    total.reactivated += c.reactivated;
+    total.unchanged += c.unchanged;
+    total.linked += c.linked;
+    total.failed += c.failed;
+}
