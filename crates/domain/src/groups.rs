@@ -11,11 +11,12 @@ use scim_proto::patch::{self, MemberChange, PatchRequest};
 use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::GROUP_RESOURCE;
 use scim_store::StoreError;
-use scim_store::groups::{GroupUpdate, MemberWrites, StoredGroup};
+use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, StoredGroup};
 use serde_json::{Map, Value, json};
 
 use crate::Directory;
 use crate::error::Result;
+use crate::kind;
 use crate::listing::{self, Page};
 use crate::lookup::{GroupLookup, group_lookup, member_values};
 use crate::membership::{member_gone, named_members};
@@ -47,10 +48,8 @@ pub fn member_refs(base: &str, ids: &[ResourceId]) -> Value {
     )
 }
 
-/// An id that cannot be a group's answers as a group that does not exist.
 fn group_id(raw: &str) -> Result<ResourceId> {
-    ResourceId::parse(raw)
-        .ok_or_else(|| ScimError::not_found(format!("no group with id {raw:?}")).into())
+    kind::parse_id::<dyn GroupStore>(raw)
 }
 
 impl Directory {
@@ -175,16 +174,7 @@ impl Directory {
         id: &str,
         pre: &Precondition,
     ) -> Result<()> {
-        let id = group_id(id)?;
-        let groups = self.groups.as_ref();
-        crate::deletion::delete(
-            "group",
-            &id,
-            pre,
-            || groups.get_for_delete(tenant, &id),
-            |target| async move { groups.delete(tenant, &target).await },
-        )
-        .await
+        kind::delete(self.groups.as_ref(), tenant, id, pre).await
     }
 
     /// A page of the groups matching `filter` (all groups without one), in
@@ -197,21 +187,13 @@ impl Directory {
         base: &str,
     ) -> Result<Page<StoredGroup>> {
         let store = self.groups.as_ref();
-        let page_of = |after: Option<ResourceId>, limit| async move {
-            store.page(tenant, after.as_ref(), limit).await
-        };
         let Some(f) = filter else {
-            let total = store.count(tenant).await?;
-            let nth = |n| async move { store.nth_id(tenant, n).await };
-            return listing::unfiltered(total, paging, nth, page_of).await;
+            return kind::unfiltered(store, tenant, paging).await;
         };
         let named = member_values(f)?;
         let candidates = match group_lookup(f) {
             Some(lookup) => self.find_groups(tenant, &lookup).await?,
-            None => {
-                listing::scan_all("groups", "id, displayName, externalId or members", page_of)
-                    .await?
-            }
+            None => kind::scan(store, tenant, "id, displayName, externalId or members").await?,
         };
         let mut matching = Vec::new();
         for g in candidates {

@@ -12,7 +12,8 @@
 //!   the rule that members are existing users.
 //! - [`lookup`]: which key read answers a list filter (pure).
 //! - [`listing`]: paging over id-ordered pages; bounded scans.
-//! - [`deletion`]: DELETE of a user or group, one implementation.
+//! - `kind`: what users and groups share: DELETE, unfiltered listing,
+//!   bounded scans, one implementation for both.
 //! - [`retry`], [`precondition`]: lost version races and `If-Match`.
 //! - [`tenancy`]: activate, rotate, revoke, status, authenticate.
 //! - [`sync`]: preview, synchronize, mapping, members, history.
@@ -20,9 +21,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-mod deletion;
 pub mod error;
 pub mod groups;
+mod kind;
 pub mod listing;
 pub mod lookup;
 pub mod membership;

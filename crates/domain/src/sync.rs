@@ -62,6 +62,11 @@ impl Members {
         self.engine.sync(tenant, options).await
     }
 
+    /// The tenants registered for the daily sync (activated at least once).
+    pub async fn registered_tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.state.tenants().await
+    }
+
     /// What a sync would do now, writing nothing.
     pub async fn preview(&self, tenant: &TenantId) -> Result<SyncReport, SyncError> {
         self.sync_once(

@@ -12,11 +12,12 @@ use scim_proto::resource::{UserResource, render};
 use scim_proto::schema::USER_RESOURCE;
 use scim_store::StoreError;
 use scim_store::groups::StoredGroup;
-use scim_store::users::StoredUser;
+use scim_store::users::{StoredUser, UserStore};
 use serde_json::Value;
 
 use crate::Directory;
 use crate::error::Result;
+use crate::kind;
 use crate::listing::{self, Page};
 use crate::lookup::{UserLookup, user_lookup};
 use crate::precondition::Precondition;
@@ -38,10 +39,8 @@ pub fn user_json(base: &str, u: &StoredUser) -> Value {
     ))
 }
 
-/// An id that cannot be a user's answers as a user that does not exist.
 fn user_id(raw: &str) -> Result<ResourceId> {
-    ResourceId::parse(raw)
-        .ok_or_else(|| ScimError::not_found(format!("no user with id {raw:?}")).into())
+    kind::parse_id::<dyn UserStore>(raw)
 }
 
 impl Directory {
@@ -124,16 +123,7 @@ impl Directory {
 
     /// DELETE: the user, its claims and its memberships in one write.
     pub async fn delete_user(&self, tenant: &TenantId, id: &str, pre: &Precondition) -> Result<()> {
-        let id = user_id(id)?;
-        let users = self.users.as_ref();
-        crate::deletion::delete(
-            "user",
-            &id,
-            pre,
-            || users.get_for_delete(tenant, &id),
-            |target| async move { users.delete(tenant, &target).await },
-        )
-        .await
+        kind::delete(self.users.as_ref(), tenant, id, pre).await
     }
 
     /// A page of the users matching `filter` (all users without one), in id
@@ -146,19 +136,12 @@ impl Directory {
         base: &str,
     ) -> Result<Page<StoredUser>> {
         let store = self.users.as_ref();
-        let page_of = |after: Option<ResourceId>, limit| async move {
-            store.page(tenant, after.as_ref(), limit).await
-        };
         let Some(f) = filter else {
-            let total = store.count(tenant).await?;
-            let nth = |n| async move { store.nth_id(tenant, n).await };
-            return listing::unfiltered(total, paging, nth, page_of).await;
+            return kind::unfiltered(store, tenant, paging).await;
         };
         let candidates = match user_lookup(f) {
             Some(lookup) => self.find_users(tenant, &lookup).await?,
-            None => {
-                listing::scan_all("users", "id, userName, externalId or emails", page_of).await?
-            }
+            None => kind::scan(store, tenant, "id, userName, externalId or emails").await?,
         };
         let matching = candidates
             .into_iter()
