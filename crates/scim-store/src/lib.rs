@@ -30,6 +30,7 @@ pub mod error;
 pub mod groups;
 pub mod members;
 pub mod metrics;
+mod resources;
 pub mod sync_state;
 pub mod tables;
 pub mod tokens;

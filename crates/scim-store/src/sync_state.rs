@@ -195,7 +195,7 @@ impl DynamoSyncState {
         let entries = get_opt_s(item, "mapping")
             .map(serde_json::from_str)
             .transpose()
-            .map_err(StoreError::internal)?;
+            .map_err(|e| StoreError::internal("parsing the stored mapping", e))?;
         let version = if item.contains_key("mappingVersion") {
             dynamo::get_u64(item, "mappingVersion")?
         } else {
@@ -221,7 +221,7 @@ impl DynamoSyncState {
             run: get_opt_s(item, "run")
                 .map(serde_json::from_str)
                 .transpose()
-                .map_err(StoreError::internal)?,
+                .map_err(|e| StoreError::internal("parsing the stored run", e))?,
             lease_owner: get_opt_s(item, "leaseOwner").map(str::to_owned),
             lease_expires_ms: opt_u64("leaseExpires")?,
             last_success: get_opt_s(item, "lastSuccess").map(str::to_owned),
@@ -252,7 +252,8 @@ impl DynamoSyncState {
 
     fn report_item(tenant: &TenantId, report: &StoredReport) -> Result<Item, StoreError> {
         let mut item = key(pk(tenant, RUN), report.key.as_str());
-        let json = serde_json::to_string(&report.report).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(&report.report)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         item.insert("report".into(), s(json));
         Ok(item)
     }
@@ -287,7 +288,7 @@ impl SyncStateStore for DynamoSyncState {
         sks.iter()
             .map(|sk| {
                 TenantId::parse(sk)
-                    .map_err(|e| StoreError::Internal(format!("registered tenant: {e}")))
+                    .map_err(|e| StoreError::internal("parsing a registered tenant", e))
             })
             .collect()
     }
@@ -306,7 +307,8 @@ impl SyncStateStore for DynamoSyncState {
         tenant: &TenantId,
         entries: serde_json::Value,
     ) -> Result<StoredMapping, StoreError> {
-        let json = serde_json::to_string(&entries).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(&entries)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         let item = self
             .update_config(
                 tenant,
@@ -384,7 +386,8 @@ impl SyncStateStore for DynamoSyncState {
         run: &serde_json::Value,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(run).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(run)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         let result = self
             .table
             .client
@@ -419,7 +422,8 @@ impl SyncStateStore for DynamoSyncState {
             .expression_attribute_values(":f", s(end.finished.as_str()));
         update = match &end.checkpoint {
             Some(run) => {
-                let json = serde_json::to_string(run).map_err(StoreError::internal)?;
+                let json = serde_json::to_string(run)
+                    .map_err(|e| StoreError::internal("serializing an item", e))?;
                 update
                     .update_expression("SET run = :r, lastRun = :f REMOVE leaseOwner, leaseExpires")
                     .expression_attribute_values(":r", s(json))
@@ -438,7 +442,7 @@ impl SyncStateStore for DynamoSyncState {
         };
         let items = vec![
             TransactWriteItem::builder()
-                .update(update.build().map_err(StoreError::internal)?)
+                .update(update.build().map_err(dynamo::build_failed)?)
                 .build(),
             self.table
                 .put(Self::report_item(tenant, &end.report)?, None)?,
@@ -449,9 +453,9 @@ impl SyncStateStore for DynamoSyncState {
                 self.put_report(tenant, &end.report).await?;
                 Ok(false)
             }
-            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(format!(
-                "finishing the sync failed: {reasons:?}"
-            ))),
+            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(
+                format!("finishing the sync failed: {reasons:?}").into(),
+            )),
             Err(TxFailure::Store(e)) => Err(e),
         }
     }
@@ -496,7 +500,10 @@ impl SyncStateStore for DynamoSyncState {
             .newest_first(pk(tenant, RUN), limit)
             .await?
             .iter()
-            .map(|item| serde_json::from_str(get_s(item, "report")?).map_err(StoreError::internal))
+            .map(|item| {
+                serde_json::from_str(get_s(item, "report")?)
+                    .map_err(|e| StoreError::internal("parsing a stored document", e))
+            })
             .collect()
     }
 }

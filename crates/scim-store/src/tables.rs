@@ -124,14 +124,14 @@ pub async fn ensure_table(
                     .attribute_name(k.name)
                     .attribute_type(ScalarAttributeType::from(k.attr_type))
                     .build()
-                    .map_err(StoreError::internal)?,
+                    .map_err(crate::dynamo::build_failed)?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(k.name)
                     .key_type(key_type)
                     .build()
-                    .map_err(StoreError::internal)?,
+                    .map_err(crate::dynamo::build_failed)?,
             );
     }
     match req.send().await {
@@ -157,7 +157,7 @@ pub async fn ensure_table(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(StoreError::Unavailable(format!(
-        "table {name} did not become active"
-    )))
+    Err(StoreError::Unavailable(
+        format!("table {name} did not become active").into(),
+    ))
 }
