@@ -17,7 +17,7 @@ use scim_proto::resource::Meta;
 
 use crate::claims::{Claim, ClaimedWrite};
 use crate::deletion::Deletion;
-use crate::dynamo::{self, Item, Table, key, pk, s};
+use crate::dynamo::{self, Cond, Item, Table, key, pk, s};
 use crate::error::{StoreError, Unique};
 
 /// A kind of SCIM resource as stored: `StoredUser` or `StoredGroup`.
@@ -267,10 +267,8 @@ impl<R: Resource> Resources<R> {
             doc,
         );
         let (t, id) = (&self.table, stored.id().as_str());
-        let mut w = ClaimedWrite::new(t.put(
-            Self::to_item(tenant, &stored)?,
-            Some("attribute_not_exists(pk)"),
-        )?);
+        let mut w =
+            ClaimedWrite::new(t.put(Self::to_item(tenant, &stored)?, Some(Cond::absent()))?);
         let claims = Self::claims(stored.doc());
         w.change_claims(t, tenant, id, &[], &claims)?;
         more(&mut w, &stored)?;
@@ -293,9 +291,10 @@ impl<R: Resource> Resources<R> {
             next,
         );
         let t = &self.table;
-        let mut w = ClaimedWrite::new(
-            t.put_versioned(Self::to_item(tenant, &stored)?, current.meta().version)?,
-        );
+        let mut w = ClaimedWrite::new(t.put(
+            Self::to_item(tenant, &stored)?,
+            Some(Cond::version(current.meta().version)),
+        )?);
         // A rename frees the old name in the same transaction.
         let (old, new) = (Self::claims(current.doc()), Self::claims(stored.doc()));
         w.change_claims(t, tenant, stored.id().as_str(), &old, &new)?;
@@ -329,8 +328,10 @@ impl<R: Resource> Resources<R> {
     ) -> Result<ClaimedWrite, StoreError> {
         let t = &self.table;
         let id = current.id();
-        let mut w =
-            ClaimedWrite::new(t.delete_versioned(Self::key(tenant, id), current.meta().version)?);
+        let mut w = ClaimedWrite::new(t.delete(
+            Self::key(tenant, id),
+            Some(Cond::version(current.meta().version)),
+        )?);
         w.change_claims(t, tenant, id.as_str(), &Self::claims(current.doc()), &[])?;
         w.push(t.count_delta(tenant, R::COUNTER, -1)?);
         Ok(w)

@@ -27,9 +27,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use scim_proto::ids::TenantId;
 
-use crate::dynamo::{
-    self, Item, Table, TxFailure, get_opt_s, get_s, is_condition_failure, key, n, pk, s,
-};
+use crate::dynamo::{self, Item, Table, TxFailure, conditional, get_opt_s, get_s, key, n, pk, s};
 use crate::error::{StoreError, from_sdk};
 
 const TENANTS: &str = "TENANTS";
@@ -275,11 +273,8 @@ impl SyncStateStore for DynamoSyncState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -372,11 +367,9 @@ impl SyncStateStore for DynamoSyncState {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Self::state_from(out.attributes.as_ref()).map(Some),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?
+            .map(|out| Self::state_from(out.attributes.as_ref()))
+            .transpose()
     }
 
     async fn checkpoint(
@@ -401,11 +394,7 @@ impl SyncStateStore for DynamoSyncState {
             .expression_attribute_values(":e", n(epoch_ms(SystemTime::now() + ttl)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(from_sdk(e)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn finish(
@@ -472,11 +461,8 @@ impl SyncStateStore for DynamoSyncState {
             .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 
     async fn put_report(&self, tenant: &TenantId, report: &StoredReport) -> Result<(), StoreError> {

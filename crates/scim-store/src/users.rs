@@ -14,7 +14,7 @@ use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
 use crate::deletion::Deletion;
-use crate::dynamo::{self, ID, Item, get_opt_s, key, pk, s};
+use crate::dynamo::{self, Cond, ID, Item, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
 use crate::resources::{Resource, Resources};
 
@@ -361,7 +361,7 @@ impl UserStore for DynamoUserStore {
         // this transaction: then it records the unfinished delete.
         let fits_all = w.len() + 1 + 2 * groups.len() <= dynamo::TX_MAX_ITEMS;
         if fits_all {
-            w.push(t.delete_if_attr(head, dynamo::JOINED, target.guard())?);
+            w.push(t.delete(head, Some(Cond::unchanged(dynamo::JOINED, target.guard())))?);
         } else {
             let mut record = Item::new();
             dynamo::put_meta(&mut record, &current.meta)?;
@@ -370,13 +370,18 @@ impl UserStore for DynamoUserStore {
                 .map(|(k, v)| (k.as_str(), v.clone()))
                 .collect();
             set.push((dynamo::UNFINISHED, AttributeValue::Bool(true)));
-            w.push(t.update_if_attr(head, set, dynamo::JOINED, target.guard())?);
+            w.push(t.update(
+                head,
+                set,
+                Some(Cond::unchanged(dynamo::JOINED, target.guard())),
+            )?);
         }
         let room = (dynamo::TX_MAX_ITEMS - w.len()) / 2;
         // No membership marks: the user's own deletion tells the sync.
         for g in groups.iter().take(room) {
-            w.push(t.delete(dynamo::member_key(tenant, g, id), None)?);
-            w.push(t.delete(dynamo::member_of_key(tenant, id, g), None)?);
+            for item in t.unjoin(tenant, g, id)? {
+                w.push(item);
+            }
         }
         self.users.decide_delete(tenant, w, &current.id).await?;
         if fits_all {

@@ -2,10 +2,37 @@
 //! group)), the user's membership head, and the membership marks the
 //! Members sync reads. Changes with the membership layout.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use scim_proto::ids::TenantId;
 
 use super::{Item, Table, batch_write, delete_request, key, pk, put_request, s};
 use crate::StoreError;
+
+impl Table {
+    /// The transaction items that remove `user` from `group`: the
+    /// membership and its mirror.
+    pub(crate) fn unjoin(
+        &self,
+        tenant: &TenantId,
+        group: &str,
+        user: &str,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        Ok([
+            self.delete(member_key(tenant, group, user), None)?,
+            self.delete(member_of_key(tenant, user, group), None)?,
+        ])
+    }
+
+    /// The transaction item that marks `user`'s groups changed for the
+    /// Members sync.
+    pub(crate) fn mark_user(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put(membership_mark(tenant, format!("{USER_MARK}{user}")), None)
+    }
+}
 
 // --- Membership items -------------------------------------------------------
 // One item per (group, member) plus its mirror per (member, group): adding or

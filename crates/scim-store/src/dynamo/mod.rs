@@ -8,6 +8,9 @@
 //! - `table`: [`Table`], the builders of conditional writes (versioned,
 //!   owned, claimed) and the single-partition reads. Changes when a store
 //!   needs a new kind of write or read.
+//! - `writes`: the transaction items (put, delete, update under a
+//!   condition: absent, versioned, owned, unchanged), claims and counters.
+//!   Changes when a store needs a new kind of condition.
 //! - `membership`: the membership items, the membership head and the
 //!   membership marks for the Members sync. Changes with the membership
 //!   layout.
@@ -15,6 +18,7 @@
 mod membership;
 mod table;
 mod tx;
+mod writes;
 
 use std::collections::HashMap;
 
@@ -26,6 +30,7 @@ use crate::StoreError;
 pub(crate) use membership::*;
 pub(crate) use table::*;
 pub(crate) use tx::*;
+pub(crate) use writes::*;
 
 /// An SDK request or item we could not build: our fault, kept as the source.
 pub(crate) fn build_failed(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {

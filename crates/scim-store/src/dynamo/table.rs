@@ -3,14 +3,11 @@
 //! uniqueness claims, attribute-guarded writes, counters) and its
 //! single-partition reads (items, pages, newest first, the n-th key).
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use scim_proto::ids::{ResourceId, TenantId};
 
-use super::tx::batch_get;
-use super::{
-    Item, build_failed, get_opt_s, get_s, get_u64, is_condition_failure, key, n, s, stats_key,
-    storable_key,
-};
+use super::tx::{batch_get, query_sort_keys};
+use super::{Item, conditional, get_opt_s, get_s, get_u64, key, s, stats_key, storable_key};
 use crate::StoreError;
 use crate::error::from_sdk;
 
@@ -66,6 +63,17 @@ impl Table {
         Ok(found)
     }
 
+    /// The sort keys of partition `pk` that are resource ids, in order, at
+    /// most `limit` of them (strongly consistent).
+    pub(crate) async fn sort_key_ids(
+        &self,
+        pk: String,
+        limit: Option<usize>,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let keys = query_sort_keys(&self.client, &self.name, pk, limit).await?;
+        Ok(keys.iter().filter_map(|k| ResourceId::parse(k)).collect())
+    }
+
     /// Deletes the item at `key` if its attribute `name` still holds
     /// `value`; `false` (and nothing deleted) when it changed or is gone.
     /// How the Members sync clears a change marker it has handled without
@@ -86,200 +94,13 @@ impl Table {
             .expression_attribute_values(":v", value)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(from_sdk(e)),
-        }
-    }
-
-    pub(crate) fn put(
-        &self,
-        item: Item,
-        condition: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// Put that only succeeds over version `expected`.
-    pub(crate) fn put_versioned(
-        &self,
-        item: Item,
-        expected: u64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(expected))
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// Delete; with `owner`, only if the item points at that resource (a
-    /// claim we hold, never another resource's).
-    pub(crate) fn delete(
-        &self,
-        key: Item,
-        owner: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut del = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.name)
-            .set_key(Some(key));
-        if let Some(owner) = owner {
-            del = del
-                .condition_expression("#id = :id")
-                .expression_attribute_names("#id", ID)
-                .expression_attribute_values(":id", s(owner));
-        }
-        Ok(TransactWriteItem::builder()
-            .delete(del.build().map_err(build_failed)?)
-            .build())
-    }
-
-    pub(crate) fn delete_versioned(
-        &self,
-        key: Item,
-        expected: u64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let del = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":v", n(expected))
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().delete(del).build())
-    }
-
-    /// Delete of `key` if its attribute `name` still holds `value` (is
-    /// still absent, for `None`; an absent item passes and stays absent).
-    pub(crate) fn delete_if_attr(
-        &self,
-        key: Item,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let del = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .expression_attribute_names("#a", name);
-        let del = match value {
-            Some(value) => del
-                .condition_expression("#a = :a")
-                .expression_attribute_values(":a", s(value)),
-            None => del.condition_expression("attribute_not_exists(#a)"),
-        };
-        Ok(TransactWriteItem::builder()
-            .delete(del.build().map_err(build_failed)?)
-            .build())
-    }
-
-    /// `SET` of `set` (attribute, value) on `key` (created if absent) if its
-    /// attribute `name` still holds `value` (is still absent, for `None`).
-    pub(crate) fn update_if_attr(
-        &self,
-        key: Item,
-        set: Vec<(&str, AttributeValue)>,
-        name: &str,
-        value: Option<&str>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .expression_attribute_names("#a", name);
-        let mut assignments = Vec::with_capacity(set.len());
-        for (i, (attr, v)) in set.into_iter().enumerate() {
-            assignments.push(format!("#s{i} = :s{i}"));
-            update = update
-                .expression_attribute_names(format!("#s{i}"), attr)
-                .expression_attribute_values(format!(":s{i}"), v);
-        }
-        update = update.update_expression(format!("SET {}", assignments.join(", ")));
-        update = match value {
-            Some(value) => update
-                .condition_expression("#a = :a")
-                .expression_attribute_values(":a", s(value)),
-            None => update.condition_expression("attribute_not_exists(#a)"),
-        };
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(build_failed)?)
-            .build())
-    }
-
-    /// `SET <name> = value` on `key`, creating the item if absent.
-    pub(crate) fn set(
-        &self,
-        key: Item,
-        name: &str,
-        value: AttributeValue,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .update_expression("SET #a = :a")
-            .expression_attribute_names("#a", name)
-            .expression_attribute_values(":a", value)
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// A transaction item that writes nothing and fails unless `key` exists.
-    pub(crate) fn exists(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
-        let check = aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(&self.name)
-            .set_key(Some(key))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
+        Ok(conditional(result)?.is_some())
     }
 
     /// Strongly consistent reads of `keys` (each named once) in one
     /// `BatchGetItem`. Order of the result is unspecified.
     pub(crate) async fn get_items(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         batch_get(&self.client, &self.name, keys).await
-    }
-
-    /// A uniqueness claim: `(pk, value)` pointing at `owner`, written only
-    /// if nobody holds it.
-    pub(crate) fn claim(
-        &self,
-        pk: String,
-        value: &str,
-        owner: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = key(pk, value);
-        item.insert(ID.into(), s(owner));
-        self.put(item, Some("attribute_not_exists(pk)"))
-    }
-
-    /// `ADD <counter> delta` on the tenant's stats item.
-    pub(crate) fn count_delta(
-        &self,
-        tenant: &TenantId,
-        counter: &str,
-        delta: i64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.name)
-            .set_key(Some(stats_key(tenant)))
-            .update_expression("ADD #c :d")
-            .expression_attribute_names("#c", counter)
-            .expression_attribute_values(":d", n(delta))
-            .build()
-            .map_err(build_failed)?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Reads a tenant counter (one strongly consistent item read).

@@ -102,6 +102,17 @@ fn reason_code(r: &CancellationReason) -> Option<String> {
     r.code().filter(|c| *c != "None").map(str::to_owned)
 }
 
+/// Waits before resubmitting what a batch request left unprocessed, or
+/// gives up (`Unavailable`, saying `what`) after [`CONFLICT_RETRIES`].
+async fn pause_to_resubmit(attempt: &mut u32, what: &'static str) -> Result<(), StoreError> {
+    *attempt += 1;
+    if *attempt > CONFLICT_RETRIES {
+        return Err(StoreError::Unavailable(what.into()));
+    }
+    tokio::time::sleep(backoff(*attempt)).await;
+    Ok(())
+}
+
 fn backoff(attempt: u32) -> Duration {
     let base = 10u64.saturating_mul(1 << attempt.min(6));
     Duration::from_millis(base + rand::random_range(0..base))
@@ -115,6 +126,22 @@ where
 {
     err.as_service_error()
         .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The outcome of a single-item conditional write: `None` when its
+/// condition failed (nothing was written), any other failure classified.
+pub(crate) fn conditional<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_condition_failure(&e) => Ok(None),
+        Err(e) => Err(from_sdk(e)),
+    }
 }
 
 /// DynamoDB's limit of items per `BatchWriteItem`.
@@ -146,13 +173,8 @@ pub(crate) async fn batch_write(
                 .and_then(|mut m| m.remove(table))
                 .unwrap_or_default();
             if !pending.is_empty() {
-                attempt += 1;
-                if attempt > CONFLICT_RETRIES {
-                    return Err(StoreError::Unavailable(
-                        "DynamoDB kept returning unprocessed items".into(),
-                    ));
-                }
-                tokio::time::sleep(backoff(attempt)).await;
+                pause_to_resubmit(&mut attempt, "DynamoDB kept returning unprocessed items")
+                    .await?;
             }
         }
     }
@@ -245,13 +267,7 @@ pub(super) async fn batch_get(
                 .map(|k| k.keys)
                 .unwrap_or_default();
             if !pending.is_empty() {
-                attempt += 1;
-                if attempt > CONFLICT_RETRIES {
-                    return Err(StoreError::Unavailable(
-                        "DynamoDB kept returning unprocessed keys".into(),
-                    ));
-                }
-                tokio::time::sleep(backoff(attempt)).await;
+                pause_to_resubmit(&mut attempt, "DynamoDB kept returning unprocessed keys").await?;
             }
         }
     }

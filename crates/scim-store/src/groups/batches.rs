@@ -78,18 +78,14 @@ impl DynamoGroupStore {
         if add {
             items.push(t.exists(Self::user_key(tenant, user))?);
             let head = dynamo::membership_head(tenant, u);
-            items.push(t.set(head, dynamo::JOINED, s(token))?);
+            items.push(t.update(head, vec![(dynamo::JOINED, s(token))], None)?);
             for item in dynamo::membership_items(tenant, g, u) {
                 items.push(t.put(item, None)?);
             }
         } else {
-            items.push(t.delete(dynamo::member_key(tenant, g, u), None)?);
-            items.push(t.delete(dynamo::member_of_key(tenant, u, g), None)?);
+            items.extend(t.unjoin(tenant, g, u)?);
         }
-        items.push(t.put(
-            dynamo::membership_mark(tenant, format!("{}{u}", dynamo::USER_MARK)),
-            None,
-        )?);
+        items.push(t.mark_user(tenant, u)?);
         Ok(Unit {
             user: user.clone(),
             add,

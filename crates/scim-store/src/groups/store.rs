@@ -163,12 +163,9 @@ impl GroupStore for DynamoGroupStore {
                 .expression_attribute_values(":expected", dynamo::n(v)),
             None => update.condition_expression("attribute_exists(pk)"),
         };
-        match update.send().await {
-            Ok(out) => Resources::from_item(&out.attributes.unwrap_or_default()),
-            Err(e) if dynamo::is_condition_failure(&e) => {
-                Err(self.groups.lost_race(tenant, id).await)
-            }
-            Err(e) => Err(crate::error::from_sdk(e)),
+        match dynamo::conditional(update.send().await)? {
+            Some(out) => Resources::from_item(&out.attributes.unwrap_or_default()),
+            None => Err(self.groups.lost_race(tenant, id).await),
         }
     }
 
@@ -270,12 +267,10 @@ impl GroupStore for DynamoGroupStore {
         )
         .await?;
         for u in members.iter().take(room) {
-            w.push(t.delete(dynamo::member_key(tenant, id, u), None)?);
-            w.push(t.delete(dynamo::member_of_key(tenant, u, id), None)?);
-            w.push(t.put(
-                dynamo::membership_mark(tenant, format!("{}{u}", dynamo::USER_MARK)),
-                None,
-            )?);
+            for item in t.unjoin(tenant, id, u)? {
+                w.push(item);
+            }
+            w.push(t.mark_user(tenant, u)?);
         }
         self.groups.decide_delete(tenant, w, &current.id).await?;
         if members.len() <= room {
@@ -388,17 +383,8 @@ impl GroupStore for DynamoGroupStore {
         group: &ResourceId,
         limit: Option<usize>,
     ) -> Result<Vec<ResourceId>, StoreError> {
-        let t = &self.groups.table;
-        Ok(dynamo::query_sort_keys(
-            &t.client,
-            &t.name,
-            dynamo::members_pk(tenant, group.as_str()),
-            limit,
-        )
-        .await?
-        .iter()
-        .filter_map(|u| ResourceId::parse(u))
-        .collect())
+        let members = dynamo::members_pk(tenant, group.as_str());
+        self.groups.table.sort_key_ids(members, limit).await
     }
 
     async fn members_among(
@@ -420,17 +406,9 @@ impl GroupStore for DynamoGroupStore {
         tenant: &TenantId,
         user: &ResourceId,
     ) -> Result<Vec<ResourceId>, StoreError> {
-        let t = &self.groups.table;
-        Ok(dynamo::query_sort_keys(
-            &t.client,
-            &t.name,
-            dynamo::member_of_pk(tenant, user.as_str()),
-            None,
-        )
-        .await?
-        .iter()
-        .filter_map(|g| ResourceId::parse(g))
-        .collect())
+        // The membership head's sort key is no id: left out.
+        let groups = dynamo::member_of_pk(tenant, user.as_str());
+        self.groups.table.sort_key_ids(groups, None).await
     }
 
     async fn member_page(

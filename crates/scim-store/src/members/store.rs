@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use scim_proto::ids::TenantId;
 
 use super::{
     LinkKind, LinkRecord, LinkWrite, ManagedBy, ManagerWait, Member, MemberLink, MemberStatus,
     MemberStore, MemberWrite, validate_app_member,
 };
-use crate::dynamo::{self, ID, Item, Table, TxFailure, get_opt_s, get_s, key, pk, s};
+use crate::dynamo::{self, Cond, ID, Item, Table, TxFailure, get_opt_s, get_s, key, pk, s};
 use crate::error::{StoreError, Unique};
 
 const MEMBER: &str = "MEMBER";
@@ -106,41 +105,6 @@ impl DynamoMemberStore {
             at: get_s(item, "at")?.to_owned(),
             run_id: get_s(item, "runId")?.to_owned(),
         })
-    }
-
-    /// Put that succeeds when the item is absent or already points at `owner`.
-    fn put_owned_by(
-        &self,
-        item: Item,
-        owner: &str,
-        must_be_new: bool,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table.name)
-            .set_item(Some(item));
-        put = if must_be_new {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("attribute_not_exists(pk) OR #id = :id")
-                .expression_attribute_names("#id", ID)
-                .expression_attribute_values(":id", s(owner))
-        };
-        Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(dynamo::build_failed)?)
-            .build())
-    }
-
-    /// Delete that succeeds when the item is absent or points at `owner`.
-    fn delete_owned_by(&self, key: Item, owner: &str) -> Result<TransactWriteItem, StoreError> {
-        let del = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table.name)
-            .set_key(Some(key))
-            .condition_expression("attribute_not_exists(pk) OR #id = :id")
-            .expression_attribute_names("#id", ID)
-            .expression_attribute_values(":id", s(owner))
-            .build()
-            .map_err(dynamo::build_failed)?;
-        Ok(TransactWriteItem::builder().delete(del).build())
     }
 }
 
@@ -311,20 +275,23 @@ impl MemberStore for DynamoMemberStore {
         let t = &self.table;
         let m = &w.member;
         let mut items = vec![match w.expected_version {
-            None => t.put(Self::to_item(tenant, m)?, Some("attribute_not_exists(pk)"))?,
-            Some(v) => t.put_versioned(Self::to_item(tenant, m)?, v)?,
+            None => t.put(Self::to_item(tenant, m)?, Some(Cond::absent()))?,
+            Some(v) => t.put(Self::to_item(tenant, m)?, Some(Cond::version(v)))?,
         }];
         let mut claim_index = None;
         if let Some(old) = &w.release_email
             && w.claim_email.as_ref() != Some(old)
         {
-            items.push(self.delete_owned_by(Self::email_key(tenant, old), &m.id)?);
+            items.push(t.delete(
+                Self::email_key(tenant, old),
+                Some(Cond::absent_or_owned_by(&m.id)),
+            )?);
         }
         if let Some(new) = &w.claim_email {
             let mut claim = Self::email_key(tenant, new);
             claim.insert(ID.into(), s(m.id.as_str()));
             claim_index = Some(items.len());
-            items.push(self.put_owned_by(claim, &m.id, false)?);
+            items.push(t.put(claim, Some(Cond::absent_or_owned_by(&m.id)))?);
         }
         match &w.link {
             Some(LinkWrite::Add {
@@ -336,7 +303,7 @@ impl MemberStore for DynamoMemberStore {
                 item.insert("how".into(), s(link.how.as_str()));
                 item.insert("at".into(), s(link.at.as_str()));
                 item.insert("runId".into(), s(link.run_id.as_str()));
-                items.push(self.put_owned_by(item, &link.member_id, true)?);
+                items.push(t.put(item, Some(Cond::absent()))?);
                 let mut record = key(
                     pk(tenant, LINK_LOG),
                     format!("{}#{}", link.at, link.user_id),
@@ -352,7 +319,10 @@ impl MemberStore for DynamoMemberStore {
                 items.push(t.put(record, None)?);
             }
             Some(LinkWrite::Remove { user_id }) => {
-                items.push(self.delete_owned_by(Self::link_key(tenant, user_id), &m.id)?);
+                items.push(t.delete(
+                    Self::link_key(tenant, user_id),
+                    Some(Cond::absent_or_owned_by(&m.id)),
+                )?);
             }
             None => {}
         }

@@ -147,6 +147,39 @@ impl SecretsManagerTokenStore {
         }
     }
 
+    /// Stores `doc` as a new version of the tenant's existing secret: the
+    /// current one, or with `pending` (a version id) one under the pending
+    /// stage only. `NotActive` when the secret is gone.
+    async fn put_existing(
+        &self,
+        tenant: &TenantId,
+        doc: &TokenDocument,
+        pending: Option<&str>,
+    ) -> Result<(), TokenError> {
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(self.secret_name(tenant))
+            .secret_string(doc.to_json()?);
+        let put = match pending {
+            Some(version) => put
+                .client_request_token(version)
+                .version_stages(PENDING_STAGE),
+            None => put,
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
+            {
+                Err(TokenError::NotActive)
+            }
+            Err(err) => Err(sm_error(err).into()),
+        }
+    }
+
     /// Compare-and-swap: stores `doc` as a new version and makes it current
     /// only if `expected` is still the current version. Secrets Manager has
     /// no conditional put, but moving `AWSCURRENT` with `RemoveFromVersionId`
@@ -162,26 +195,7 @@ impl SecretsManagerTokenStore {
         doc: &TokenDocument,
     ) -> Result<bool, TokenError> {
         let name = self.secret_name(tenant);
-        let put = self
-            .client
-            .put_secret_value()
-            .secret_id(&name)
-            .client_request_token(version)
-            .secret_string(doc.to_json()?)
-            .version_stages(PENDING_STAGE)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
-            {
-                return Err(TokenError::NotActive);
-            }
-            Err(err) => return Err(sm_error(err).into()),
-        }
+        self.put_existing(tenant, doc, Some(version)).await?;
         let moved = self
             .client
             .update_secret_version_stage()
@@ -314,24 +328,7 @@ impl TokenStore for SecretsManagerTokenStore {
             version: DOCUMENT_VERSION,
             tokens: Vec::new(),
         };
-        let put = self
-            .client
-            .put_secret_value()
-            .secret_id(self.secret_name(tenant))
-            .secret_string(empty.to_json()?)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
-            {
-                return Err(TokenError::NotActive);
-            }
-            Err(err) => return Err(sm_error(err).into()),
-        }
+        self.put_existing(tenant, &empty, None).await?;
         self.remember(tenant, Some(&empty))?;
         tracing::info!(%tenant, revoked = doc.tokens.len(), "every token of the tenant revoked");
         Ok(doc.tokens.len())
