@@ -180,6 +180,22 @@ impl DynamoSyncState {
         key(pk(tenant, SYNC), STATE)
     }
 
+    /// An `UpdateItem` of the state item that succeeds only while `owner`
+    /// holds the lease (the caller adds the update expression).
+    fn lease_update(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::state_key(tenant)))
+            .condition_expression("leaseOwner = :o")
+            .expression_attribute_values(":o", s(owner))
+    }
+
     fn settings_from(item: Option<&Item>) -> Result<SyncSettings, StoreError> {
         let Some(item) = item else {
             return Ok(SyncSettings {
@@ -382,15 +398,9 @@ impl SyncStateStore for DynamoSyncState {
         let json = serde_json::to_string(run)
             .map_err(|e| StoreError::internal("serializing an item", e))?;
         let result = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::state_key(tenant)))
+            .lease_update(tenant, owner)
             .update_expression("SET run = :r, leaseExpires = :e")
-            .condition_expression("leaseOwner = :o")
             .expression_attribute_values(":r", s(json))
-            .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":e", n(epoch_ms(SystemTime::now() + ttl)))
             .send()
             .await;
@@ -451,14 +461,8 @@ impl SyncStateStore for DynamoSyncState {
 
     async fn release_lease(&self, tenant: &TenantId, owner: &str) -> Result<(), StoreError> {
         let result = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::state_key(tenant)))
+            .lease_update(tenant, owner)
             .update_expression("REMOVE leaseOwner, leaseExpires")
-            .condition_expression("leaseOwner = :o")
-            .expression_attribute_values(":o", s(owner))
             .send()
             .await;
         conditional(result)?;

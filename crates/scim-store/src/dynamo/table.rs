@@ -6,8 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use scim_proto::ids::{ResourceId, TenantId};
 
-use super::tx::{batch_get, query_sort_keys};
-use super::{Item, conditional, get_opt_s, get_s, get_u64, key, s, stats_key, storable_key};
+use super::tx::{batch_get, partition_query, query_sort_keys};
+use super::{Item, conditional, get_opt_s, get_s, get_u64, key, stats_key, storable_key};
 use crate::StoreError;
 use crate::error::from_sdk;
 
@@ -158,14 +158,8 @@ impl Table {
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
         let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
-        let out = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
+        let out = partition_query(&self.client, &self.name, pk)
             .scan_index_forward(false)
-            .consistent_read(true)
             .limit(limit)
             .send()
             .await
@@ -183,14 +177,8 @@ impl Table {
         let mut last = None;
         while skipped < n {
             let limit = i32::try_from((n - skipped).min(1000)).unwrap_or(1000);
-            let out = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
+            let out = partition_query(&self.client, &self.name, pk.clone())
                 .projection_expression("sk")
-                .consistent_read(true)
                 .limit(limit)
                 .set_exclusive_start_key(start)
                 .send()
@@ -216,13 +204,7 @@ impl Table {
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
         let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
         let start = after.map(|sk| key(pk.clone(), sk));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .consistent_read(true)
+        let out = partition_query(&self.client, &self.name, pk)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()

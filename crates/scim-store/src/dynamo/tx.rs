@@ -203,6 +203,20 @@ pub(crate) fn delete_request(
         .build())
 }
 
+/// A strongly consistent `Query` of partition `pk`, for the caller to bound.
+pub(crate) fn partition_query(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: String,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", s(pk))
+        .consistent_read(true)
+}
+
 /// All sort keys of partition `pk` (strongly consistent, paged).
 pub(crate) async fn query_sort_keys(
     client: &aws_sdk_dynamodb::Client,
@@ -213,13 +227,8 @@ pub(crate) async fn query_sort_keys(
     let mut out = Vec::new();
     let mut start = None;
     loop {
-        let mut q = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk.clone()))
+        let mut q = partition_query(client, table, pk.clone())
             .projection_expression("sk")
-            .consistent_read(true)
             .set_exclusive_start_key(start);
         if let Some(limit) = limit {
             q = q.limit(i32::try_from(limit.saturating_sub(out.len()).max(1)).unwrap_or(i32::MAX));
