@@ -85,7 +85,7 @@ impl DynamoMemberStore {
             display_name: get_s(item, "displayName")?.to_owned(),
             status: MemberStatus::parse(get_s(item, "status")?).ok_or_else(|| bad("status"))?,
             properties: serde_json::from_str(get_s(item, "properties")?)
-                .map_err(|_| bad("properties"))?,
+                .map_err(|e| StoreError::internal("stored member has bad properties", e))?,
             scim_user_id: get_opt_s(item, "scimUserId").map(str::to_owned),
             managed_by: ManagedBy::parse(get_s(item, "managedBy")?)
                 .ok_or_else(|| bad("managedBy"))?,
