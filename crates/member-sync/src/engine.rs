@@ -244,7 +244,8 @@ fn now() -> String {
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value, SyncError> {
-    serde_json::to_value(v).map_err(|e| SyncError::Store(StoreError::Internal(e.to_string())))
+    serde_json::to_value(v)
+        .map_err(|e| SyncError::Store(StoreError::internal("serializing a value", e)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

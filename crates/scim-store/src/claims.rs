@@ -10,7 +10,7 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use scim_proto::ids::TenantId;
 
-use crate::dynamo::{self, Table, TxFailure, key, pk};
+use crate::dynamo::{self, Cond, Table, TxFailure, key, pk};
 use crate::error::{StoreError, Unique};
 
 /// One claim a resource holds.
@@ -66,8 +66,10 @@ impl ClaimedWrite {
         new: &[Claim],
     ) -> Result<(), StoreError> {
         for c in old.iter().filter(|c| !new.contains(c)) {
-            self.items
-                .push(table.delete(key(pk(tenant, c.kind), c.value.as_str()), Some(owner))?);
+            self.items.push(table.delete(
+                key(pk(tenant, c.kind), c.value.as_str()),
+                Some(Cond::owned_by(owner)),
+            )?);
         }
         for c in new.iter().filter(|c| !old.contains(c)) {
             self.claims.push((self.items.len(), c.unique));

@@ -62,6 +62,14 @@ impl<R> Deletion<R> {
         }
     }
 
+    /// The membership guard read with the resource (see [`Target::Live`]).
+    pub(crate) fn guard(&self) -> Option<&str> {
+        match &self.target {
+            Target::Live { guard, .. } => guard.as_deref(),
+            Target::Unfinished => None,
+        }
+    }
+
     /// The resource is gone and some of its memberships are left, which
     /// the delete removes.
     pub fn is_unfinished(&self) -> bool {

@@ -2,23 +2,41 @@
 //! tokens in Secrets Manager, each behind a small trait so that the HTTP layer
 //! and the sync engine depend on capabilities, not on AWS.
 //!
-//! Layout:
+//! Layout (one line per module: what it owns, and why it changes):
 //! - [`config`]: table and secret names from the environment; AWS clients.
-//! - [`tables`]: the DynamoDB table definitions (mirrored by `infra/template.yaml`).
-//! - [`users`]: [`users::UserStore`] and its DynamoDB implementation.
-//! - [`groups`]: [`groups::GroupStore`]: groups and one item per membership.
+//!   Changes with the deployment's configuration.
+//! - [`tables`]: the DynamoDB table definitions (mirrored by
+//!   `infra/template.yaml`). Changes with the key schema.
+//! - [`error`]: the `StoreError` callers branch on, whose causes keep their
+//!   source error. Changes with how failures are classified.
+//! - [`users`]: [`users::UserStore`] and its DynamoDB implementation: what
+//!   only users have (email index, dirty set for the Members sync, the
+//!   membership head a delete is guarded by).
+//! - [`groups`]: [`groups::GroupStore`]: groups and one item per membership;
+//!   `groups::store` (the group's own writes) and `groups::batches`
+//!   (membership writes in transactions of at most 100 items).
 //! - [`members`]: [`members::MemberStore`]: the application's Members and
-//!   their links to SCIM users (Members table).
+//!   their links to SCIM users (Members table); `members::store` is the
+//!   DynamoDB encoding and the member transaction.
 //! - [`sync_state`]: [`sync_state::SyncStateStore`]: per-tenant mapping,
 //!   policy, lease, checkpoint and reports of the Members sync; the tenant
 //!   registry (Members table).
+//! - [`tokens`]: token format, secret document and [`tokens::TokenStore`];
+//!   `tokens::secrets` (Secrets Manager reads and compare-and-swap writes)
+//!   and `tokens::cache` (per-instance digest cache, unseen-tenant budget).
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
-//! - [`tokens`]: token minting and verification ([`tokens::TokenStore`]).
-//! - [`error`]: the `StoreError` callers branch on.
 //! - [`deletion`]: what a DELETE works on; deletes larger than one
 //!   transaction.
-//! - `claims`, `dynamo` (private): uniqueness claims shared by users and
-//!   groups; DynamoDB helpers.
+//! - `resources` (private): the one implementation of what users and groups
+//!   share (resource item, reads, lookups by claim, create/replace/delete
+//!   transactions, the lost-race answer), generic over the resource kind.
+//!   Changes with the resource item or its concurrency rules.
+//! - `claims` (private): uniqueness claims and the transactions that take
+//!   and release them. Changes with the uniqueness rules.
+//! - `dynamo` (private): DynamoDB helpers: item attributes and keys; `tx`
+//!   (retrying transactions, batches, queries), `table` (the `Table`
+//!   reads), `writes` (conditional transaction items), `membership`
+//!   (membership items, head and marks).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -30,6 +48,7 @@ pub mod error;
 pub mod groups;
 pub mod members;
 pub mod metrics;
+mod resources;
 pub mod sync_state;
 pub mod tables;
 pub mod tokens;

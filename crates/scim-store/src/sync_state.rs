@@ -27,9 +27,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use scim_proto::ids::TenantId;
 
-use crate::dynamo::{
-    self, Item, Table, TxFailure, get_opt_s, get_s, is_condition_failure, key, n, pk, s,
-};
+use crate::dynamo::{self, Item, Table, TxFailure, conditional, get_opt_s, get_s, key, n, pk, s};
 use crate::error::{StoreError, from_sdk};
 
 const TENANTS: &str = "TENANTS";
@@ -182,6 +180,22 @@ impl DynamoSyncState {
         key(pk(tenant, SYNC), STATE)
     }
 
+    /// An `UpdateItem` of the state item that succeeds only while `owner`
+    /// holds the lease (the caller adds the update expression).
+    fn lease_update(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::state_key(tenant)))
+            .condition_expression("leaseOwner = :o")
+            .expression_attribute_values(":o", s(owner))
+    }
+
     fn settings_from(item: Option<&Item>) -> Result<SyncSettings, StoreError> {
         let Some(item) = item else {
             return Ok(SyncSettings {
@@ -195,7 +209,7 @@ impl DynamoSyncState {
         let entries = get_opt_s(item, "mapping")
             .map(serde_json::from_str)
             .transpose()
-            .map_err(StoreError::internal)?;
+            .map_err(|e| StoreError::internal("parsing the stored mapping", e))?;
         let version = if item.contains_key("mappingVersion") {
             dynamo::get_u64(item, "mappingVersion")?
         } else {
@@ -221,7 +235,7 @@ impl DynamoSyncState {
             run: get_opt_s(item, "run")
                 .map(serde_json::from_str)
                 .transpose()
-                .map_err(StoreError::internal)?,
+                .map_err(|e| StoreError::internal("parsing the stored run", e))?,
             lease_owner: get_opt_s(item, "leaseOwner").map(str::to_owned),
             lease_expires_ms: opt_u64("leaseExpires")?,
             last_success: get_opt_s(item, "lastSuccess").map(str::to_owned),
@@ -252,7 +266,8 @@ impl DynamoSyncState {
 
     fn report_item(tenant: &TenantId, report: &StoredReport) -> Result<Item, StoreError> {
         let mut item = key(pk(tenant, RUN), report.key.as_str());
-        let json = serde_json::to_string(&report.report).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(&report.report)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         item.insert("report".into(), s(json));
         Ok(item)
     }
@@ -274,11 +289,8 @@ impl SyncStateStore for DynamoSyncState {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 
     async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -287,7 +299,7 @@ impl SyncStateStore for DynamoSyncState {
         sks.iter()
             .map(|sk| {
                 TenantId::parse(sk)
-                    .map_err(|e| StoreError::Internal(format!("registered tenant: {e}")))
+                    .map_err(|e| StoreError::internal("parsing a registered tenant", e))
             })
             .collect()
     }
@@ -306,7 +318,8 @@ impl SyncStateStore for DynamoSyncState {
         tenant: &TenantId,
         entries: serde_json::Value,
     ) -> Result<StoredMapping, StoreError> {
-        let json = serde_json::to_string(&entries).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(&entries)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         let item = self
             .update_config(
                 tenant,
@@ -370,11 +383,9 @@ impl SyncStateStore for DynamoSyncState {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Self::state_from(out.attributes.as_ref()).map(Some),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?
+            .map(|out| Self::state_from(out.attributes.as_ref()))
+            .transpose()
     }
 
     async fn checkpoint(
@@ -384,25 +395,16 @@ impl SyncStateStore for DynamoSyncState {
         run: &serde_json::Value,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(run).map_err(StoreError::internal)?;
+        let json = serde_json::to_string(run)
+            .map_err(|e| StoreError::internal("serializing an item", e))?;
         let result = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::state_key(tenant)))
+            .lease_update(tenant, owner)
             .update_expression("SET run = :r, leaseExpires = :e")
-            .condition_expression("leaseOwner = :o")
             .expression_attribute_values(":r", s(json))
-            .expression_attribute_values(":o", s(owner))
             .expression_attribute_values(":e", n(epoch_ms(SystemTime::now() + ttl)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(from_sdk(e)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn finish(
@@ -419,7 +421,8 @@ impl SyncStateStore for DynamoSyncState {
             .expression_attribute_values(":f", s(end.finished.as_str()));
         update = match &end.checkpoint {
             Some(run) => {
-                let json = serde_json::to_string(run).map_err(StoreError::internal)?;
+                let json = serde_json::to_string(run)
+                    .map_err(|e| StoreError::internal("serializing an item", e))?;
                 update
                     .update_expression("SET run = :r, lastRun = :f REMOVE leaseOwner, leaseExpires")
                     .expression_attribute_values(":r", s(json))
@@ -438,7 +441,7 @@ impl SyncStateStore for DynamoSyncState {
         };
         let items = vec![
             TransactWriteItem::builder()
-                .update(update.build().map_err(StoreError::internal)?)
+                .update(update.build().map_err(dynamo::build_failed)?)
                 .build(),
             self.table
                 .put(Self::report_item(tenant, &end.report)?, None)?,
@@ -449,30 +452,21 @@ impl SyncStateStore for DynamoSyncState {
                 self.put_report(tenant, &end.report).await?;
                 Ok(false)
             }
-            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(format!(
-                "finishing the sync failed: {reasons:?}"
-            ))),
+            Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(
+                format!("finishing the sync failed: {reasons:?}").into(),
+            )),
             Err(TxFailure::Store(e)) => Err(e),
         }
     }
 
     async fn release_lease(&self, tenant: &TenantId, owner: &str) -> Result<(), StoreError> {
         let result = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::state_key(tenant)))
+            .lease_update(tenant, owner)
             .update_expression("REMOVE leaseOwner, leaseExpires")
-            .condition_expression("leaseOwner = :o")
-            .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(from_sdk(e)),
-        }
+        conditional(result)?;
+        Ok(())
     }
 
     async fn put_report(&self, tenant: &TenantId, report: &StoredReport) -> Result<(), StoreError> {
@@ -496,7 +490,10 @@ impl SyncStateStore for DynamoSyncState {
             .newest_first(pk(tenant, RUN), limit)
             .await?
             .iter()
-            .map(|item| serde_json::from_str(get_s(item, "report")?).map_err(StoreError::internal))
+            .map(|item| {
+                serde_json::from_str(get_s(item, "report")?)
+                    .map_err(|e| StoreError::internal("parsing a stored document", e))
+            })
             .collect()
     }
 }

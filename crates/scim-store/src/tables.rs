@@ -66,34 +66,29 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 
 /// The directory: users, groups and their lookup items.
-pub const DIRECTORY: TableSpec = TableSpec {
-    logical_id: "DirectoryTable",
-    hash_key: KeyAttr {
-        name: PK,
-        attr_type: "S",
-    },
-    range_key: Some(KeyAttr {
-        name: SK,
-        attr_type: "S",
-    }),
-    global_secondary_indexes: &[],
-};
+pub const DIRECTORY: TableSpec = keyed_by_pk_sk("DirectoryTable");
 
 /// The application's Members, their links to SCIM users, and the Members
 /// sync's state (mapping, lease, checkpoint, reports). Item layout in
 /// [`crate::members`] and [`crate::sync_state`].
-pub const MEMBERS: TableSpec = TableSpec {
-    logical_id: "MembersTable",
-    hash_key: KeyAttr {
-        name: PK,
-        attr_type: "S",
-    },
-    range_key: Some(KeyAttr {
-        name: SK,
-        attr_type: "S",
-    }),
-    global_secondary_indexes: &[],
-};
+pub const MEMBERS: TableSpec = keyed_by_pk_sk("MembersTable");
+
+/// A table keyed by the strings `pk` and `sk`, without secondary indexes
+/// (both tables: every lookup is a strongly consistent base-table read).
+const fn keyed_by_pk_sk(logical_id: &'static str) -> TableSpec {
+    TableSpec {
+        logical_id,
+        hash_key: KeyAttr {
+            name: PK,
+            attr_type: "S",
+        },
+        range_key: Some(KeyAttr {
+            name: SK,
+            attr_type: "S",
+        }),
+        global_secondary_indexes: &[],
+    }
+}
 
 /// Every table the stack defines.
 pub const ALL: &[TableSpec] = &[DIRECTORY, MEMBERS];
@@ -124,14 +119,14 @@ pub async fn ensure_table(
                     .attribute_name(k.name)
                     .attribute_type(ScalarAttributeType::from(k.attr_type))
                     .build()
-                    .map_err(StoreError::internal)?,
+                    .map_err(crate::dynamo::build_failed)?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(k.name)
                     .key_type(key_type)
                     .build()
-                    .map_err(StoreError::internal)?,
+                    .map_err(crate::dynamo::build_failed)?,
             );
     }
     match req.send().await {
@@ -157,7 +152,7 @@ pub async fn ensure_table(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(StoreError::Unavailable(format!(
-        "table {name} did not become active"
-    )))
+    Err(StoreError::Unavailable(
+        format!("table {name} did not become active").into(),
+    ))
 }

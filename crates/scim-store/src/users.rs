@@ -9,13 +9,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use scim_proto::ScimResult;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
-use crate::claims::{Claim, ClaimedWrite};
-use crate::deletion::{Deletion, Target};
-use crate::dynamo::{self, ID, Item, Table, get_opt_s, key, pk, s};
+use crate::deletion::Deletion;
+use crate::dynamo::{self, Cond, ID, Item, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
+use crate::resources::{Resource, Resources};
 
 /// A user as stored: id, metadata and the validated resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,49 +141,56 @@ fn email_pk(tenant: &TenantId, email_key: &str) -> String {
     pk(tenant, &format!("EMAIL#{email_key}"))
 }
 
+impl Resource for StoredUser {
+    type Doc = UserResource;
+    const KIND: &'static str = USER;
+    const NOUN: &'static str = "user";
+    const COUNTER: &'static str = USERS_COUNTER;
+    const NAME_CLAIM: &'static str = USER_NAME;
+    const NAME_UNIQUE: Unique = Unique::UserName;
+    const EXT_CLAIM: &'static str = USER_EXT;
+
+    fn new(id: ResourceId, meta: Meta, user: UserResource) -> Self {
+        Self { id, meta, user }
+    }
+    fn id(&self) -> &ResourceId {
+        &self.id
+    }
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn doc(&self) -> &UserResource {
+        &self.user
+    }
+    fn json(user: &UserResource) -> &serde_json::Map<String, serde_json::Value> {
+        &user.doc
+    }
+    fn from_json(json: serde_json::Map<String, serde_json::Value>) -> ScimResult<UserResource> {
+        UserResource::from_doc(json)
+    }
+    fn name_key(user: &UserResource) -> String {
+        user.user_name.key()
+    }
+    fn external_id(user: &UserResource) -> Option<&str> {
+        user.external_id.as_ref().map(|e| e.as_str())
+    }
+    fn put_attributes(user: &UserResource, item: &mut Item) {
+        item.insert("userName".into(), s(user.user_name.as_str()));
+        item.insert("active".into(), AttributeValue::Bool(user.active));
+    }
+}
+
 /// The DynamoDB implementation (see [`crate::tables`] for the item layout).
 #[derive(Debug, Clone)]
 pub struct DynamoUserStore {
-    table: Table,
+    users: Resources<StoredUser>,
 }
 
 impl DynamoUserStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            table: Table {
-                client,
-                name: table.into(),
-            },
+            users: Resources::new(client, table),
         }
-    }
-
-    fn user_key(tenant: &TenantId, id: &ResourceId) -> Item {
-        key(pk(tenant, USER), id.as_str())
-    }
-
-    fn to_item(tenant: &TenantId, stored: &StoredUser) -> Result<Item, StoreError> {
-        let u = &stored.user;
-        let mut item = Self::user_key(tenant, &stored.id);
-        let doc = serde_json::to_string(&u.doc).map_err(StoreError::internal)?;
-        item.insert("doc".into(), s(doc));
-        dynamo::put_meta(&mut item, &stored.meta)?;
-        item.insert("userName".into(), s(u.user_name.as_str()));
-        item.insert("active".into(), AttributeValue::Bool(u.active));
-        if let Some(ext) = &u.external_id {
-            item.insert("externalId".into(), s(ext.as_str()));
-        }
-        Ok(item)
-    }
-
-    fn from_item(item: &Item) -> Result<StoredUser, StoreError> {
-        let id = dynamo::read_id(item)?;
-        // Stored documents were validated on write; re-validation only fails
-        // if validation rules tightened since, which we treat as corruption.
-        let user = UserResource::from_doc(dynamo::read_doc(item)?).map_err(|e| {
-            StoreError::Internal(format!("stored user {id} no longer validates: {e}"))
-        })?;
-        let meta = dynamo::read_meta(item)?;
-        Ok(StoredUser { id, meta, user })
     }
 
     /// Marks the user changed (at `version`) for the Members sync.
@@ -199,41 +207,9 @@ impl DynamoUserStore {
         item
     }
 
-    async fn find_by_claim(
-        &self,
-        tenant: &TenantId,
-        kind: &str,
-        value: &str,
-    ) -> Result<Option<StoredUser>, StoreError> {
-        match self.table.claimed_by(pk(tenant, kind), value).await? {
-            Some(id) => match ResourceId::parse(&id) {
-                Some(id) => self.get(tenant, &id).await,
-                None => Ok(None),
-            },
-            None => Ok(None),
-        }
-    }
-
-    /// The uniqueness claims `user` holds.
-    fn claims(user: &UserResource) -> Vec<Claim> {
-        let mut claims = vec![Claim {
-            kind: USER_NAME,
-            value: user.user_name.key(),
-            unique: Unique::UserName,
-        }];
-        if let Some(ext) = &user.external_id {
-            claims.push(Claim {
-                kind: USER_EXT,
-                value: ext.as_str().to_owned(),
-                unique: Unique::ExternalId,
-            });
-        }
-        claims
-    }
-
     /// The user's groups (membership mirrors), without its membership head.
     async fn group_ids(&self, tenant: &TenantId, id: &str) -> Result<Vec<String>, StoreError> {
-        let t = &self.table;
+        let t = &self.users.table;
         let mut groups =
             dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
                 .await?;
@@ -246,7 +222,7 @@ impl DynamoUserStore {
     /// go now, and its membership head (the record of the unfinished delete)
     /// last.
     async fn remove_memberships(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
-        let t = &self.table;
+        let t = &self.users.table;
         let pairs: Vec<(String, String)> = self
             .group_ids(tenant, id)
             .await?
@@ -264,15 +240,6 @@ impl DynamoUserStore {
             .map_err(crate::error::from_sdk)?;
         Ok(())
     }
-
-    /// After a failed conditional write on the user item: changed or gone?
-    async fn lost_race(&self, tenant: &TenantId, id: &ResourceId) -> StoreError {
-        match self.get(tenant, id).await {
-            Ok(Some(_)) => StoreError::VersionMismatch,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => e,
-        }
-    }
 }
 
 #[async_trait]
@@ -282,25 +249,16 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         user: UserResource,
     ) -> Result<StoredUser, StoreError> {
-        let stored = StoredUser {
-            id: ResourceId::from_uuid(uuid::Uuid::new_v4()),
-            meta: Meta::new(dynamo::now()),
-            user,
-        };
-        let (t, u, id) = (&self.table, &stored.user, stored.id.as_str());
-        let mut w = ClaimedWrite::new(t.put(
-            Self::to_item(tenant, &stored)?,
-            Some("attribute_not_exists(pk)"),
-        )?);
-        let claims = Self::claims(u);
-        w.change_claims(t, tenant, id, &[], &claims)?;
-        for e in &u.email_keys {
-            w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
-        }
-        w.push(t.put(Self::dirty_item(tenant, &stored.id, 1, false), None)?);
-        w.push(t.count_delta(tenant, USERS_COUNTER, 1)?);
-        w.commit_create(t, tenant, id, &claims).await?;
-        Ok(stored)
+        let t = &self.users.table;
+        self.users
+            .create(tenant, user, |w, stored| {
+                for e in &stored.user.email_keys {
+                    w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
+                }
+                w.push(t.put(Self::dirty_item(tenant, &stored.id, 1, false), None)?);
+                Ok(())
+            })
+            .await
     }
 
     async fn get(
@@ -308,11 +266,7 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         id: &ResourceId,
     ) -> Result<Option<StoredUser>, StoreError> {
-        self.table
-            .get(Self::user_key(tenant, id))
-            .await?
-            .map(|item| Self::from_item(&item))
-            .transpose()
+        self.users.get(tenant, id).await
     }
 
     async fn replace(
@@ -321,41 +275,30 @@ impl UserStore for DynamoUserStore {
         current: &StoredUser,
         next: UserResource,
     ) -> Result<StoredUser, StoreError> {
-        let stored = StoredUser {
-            id: current.id.clone(),
-            meta: current.meta.bumped(dynamo::now()),
-            user: next,
-        };
-        let (t, old, new) = (&self.table, &current.user, &stored.user);
-        let id = stored.id.as_str();
-        let mut w = ClaimedWrite::new(
-            t.put_versioned(Self::to_item(tenant, &stored)?, current.meta.version)?,
-        );
-        // A rename frees the old name in the same transaction.
-        w.change_claims(t, tenant, id, &Self::claims(old), &Self::claims(new))?;
-        for e in old
-            .email_keys
-            .iter()
-            .filter(|e| !new.email_keys.contains(e))
-        {
-            w.push(t.delete(key(email_pk(tenant, e), id), None)?);
-        }
-        for e in new
-            .email_keys
-            .iter()
-            .filter(|e| !old.email_keys.contains(e))
-        {
-            w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
-        }
-        w.push(t.put(
-            Self::dirty_item(tenant, &stored.id, stored.meta.version, false),
-            None,
-        )?);
-        if w.commit_replace(t).await? {
-            Ok(stored)
-        } else {
-            Err(self.lost_race(tenant, &stored.id).await)
-        }
+        let t = &self.users.table;
+        let old = &current.user;
+        self.users
+            .replace(tenant, current, next, |w, stored| {
+                let (new, id) = (&stored.user, stored.id.as_str());
+                for e in old
+                    .email_keys
+                    .iter()
+                    .filter(|e| !new.email_keys.contains(e))
+                {
+                    w.push(t.delete(key(email_pk(tenant, e), id), None)?);
+                }
+                for e in new
+                    .email_keys
+                    .iter()
+                    .filter(|e| !old.email_keys.contains(e))
+                {
+                    w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
+                }
+                let version = stored.meta.version;
+                w.push(t.put(Self::dirty_item(tenant, &stored.id, version, false), None)?);
+                Ok(())
+            })
+            .await
     }
 
     async fn get_for_delete(
@@ -366,21 +309,24 @@ impl UserStore for DynamoUserStore {
         // The user and its membership head in one read, before the delete
         // reads the user's groups (see dynamo::membership_head).
         let head_key = dynamo::membership_head(tenant, id.as_str());
+        let user_key = Resources::<StoredUser>::key(tenant, id);
         let items = self
+            .users
             .table
-            .get_items(vec![Self::user_key(tenant, id), head_key.clone()])
+            .get_items(vec![user_key, head_key.clone()])
             .await?;
         let is_head = |item: &&Item| item.get(crate::tables::PK) == head_key.get(crate::tables::PK);
         let head = items.iter().find(is_head);
         let user = items.iter().find(|i| !is_head(i));
         match (user, head) {
             (Some(item), head) => {
-                let user = Self::from_item(item)?;
                 let guard = head
                     .and_then(|h| get_opt_s(h, dynamo::JOINED))
                     .map(str::to_owned);
-                let id = user.id.clone();
-                Ok(Some(Deletion::live(id, user.meta, user, guard)))
+                Ok(Some(Resources::deletion_of(
+                    Resources::from_item(item)?,
+                    guard,
+                )))
             }
             (None, Some(head)) if head.contains_key(dynamo::UNFINISHED) => Ok(Some(
                 Deletion::unfinished(id.clone(), Some(dynamo::read_meta(head)?)),
@@ -394,19 +340,15 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         target: &Deletion<StoredUser>,
     ) -> Result<(), StoreError> {
-        let t = &self.table;
-        let (current, guard) = match &target.target {
-            Target::Live { resource, guard } => (resource, guard.as_deref()),
-            Target::Unfinished => return self.remove_memberships(tenant, target.id.as_str()).await,
+        let t = &self.users.table;
+        let Some(current) = target.resource() else {
+            return self.remove_memberships(tenant, target.id.as_str()).await;
         };
         let (u, id) = (&current.user, current.id.as_str());
         // Read after the membership head: a group add since then changed the
         // head's token and fails the transaction below.
         let groups = self.group_ids(tenant, id).await?;
-        let mut w = ClaimedWrite::new(
-            t.delete_versioned(Self::user_key(tenant, &current.id), current.meta.version)?,
-        );
-        w.change_claims(t, tenant, id, &Self::claims(u), &[])?;
+        let mut w = self.users.deletion(tenant, current)?;
         for e in &u.email_keys {
             w.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
@@ -414,13 +356,12 @@ impl UserStore for DynamoUserStore {
             Self::dirty_item(tenant, &current.id, current.meta.version + 1, true),
             None,
         )?);
-        w.push(t.count_delta(tenant, USERS_COUNTER, -1)?);
         let head = dynamo::membership_head(tenant, id);
         // The head goes with the user, unless memberships are left after
         // this transaction: then it records the unfinished delete.
         let fits_all = w.len() + 1 + 2 * groups.len() <= dynamo::TX_MAX_ITEMS;
         if fits_all {
-            w.push(t.delete_if_attr(head, dynamo::JOINED, guard)?);
+            w.push(t.delete(head, Some(Cond::unchanged(dynamo::JOINED, target.guard())))?);
         } else {
             let mut record = Item::new();
             dynamo::put_meta(&mut record, &current.meta)?;
@@ -429,17 +370,20 @@ impl UserStore for DynamoUserStore {
                 .map(|(k, v)| (k.as_str(), v.clone()))
                 .collect();
             set.push((dynamo::UNFINISHED, AttributeValue::Bool(true)));
-            w.push(t.update_if_attr(head, set, dynamo::JOINED, guard)?);
+            w.push(t.update(
+                head,
+                set,
+                Some(Cond::unchanged(dynamo::JOINED, target.guard())),
+            )?);
         }
         let room = (dynamo::TX_MAX_ITEMS - w.len()) / 2;
         // No membership marks: the user's own deletion tells the sync.
         for g in groups.iter().take(room) {
-            w.push(t.delete(dynamo::member_key(tenant, g, id), None)?);
-            w.push(t.delete(dynamo::member_of_key(tenant, id, g), None)?);
+            for item in t.unjoin(tenant, g, id)? {
+                w.push(item);
+            }
         }
-        if !w.commit_delete(t).await? {
-            return Err(self.lost_race(tenant, &current.id).await);
-        }
+        self.users.decide_delete(tenant, w, &current.id).await?;
         if fits_all {
             return Ok(());
         }
@@ -451,11 +395,7 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         user_name: &str,
     ) -> Result<Option<StoredUser>, StoreError> {
-        let wanted = user_name.to_lowercase();
-        let found = self.find_by_claim(tenant, USER_NAME, &wanted).await?;
-        // The claim and the user are two reads: a concurrent rename can make
-        // them disagree, in which case the answer is "not found".
-        Ok(found.filter(|u| u.user.user_name.key() == wanted))
+        self.users.find_by_name(tenant, user_name).await
     }
 
     async fn find_by_external_id(
@@ -463,13 +403,7 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         external_id: &str,
     ) -> Result<Option<StoredUser>, StoreError> {
-        let found = self.find_by_claim(tenant, USER_EXT, external_id).await?;
-        Ok(found.filter(|u| {
-            u.user
-                .external_id
-                .as_ref()
-                .is_some_and(|e| e.as_str() == external_id)
-        }))
+        self.users.find_by_external_id(tenant, external_id).await
     }
 
     async fn find_by_email(
@@ -483,7 +417,7 @@ impl UserStore for DynamoUserStore {
         if email_key.is_empty() || email_key.len() > scim_proto::ids::MAX_NAME_LEN {
             return Ok(Vec::new());
         }
-        let t = &self.table;
+        let t = &self.users.table;
         let ids =
             dynamo::query_sort_keys(&t.client, &t.name, email_pk(tenant, &email_key), None).await?;
         let ids: Vec<ResourceId> = ids.iter().filter_map(|id| ResourceId::parse(id)).collect();
@@ -495,7 +429,7 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn count(&self, tenant: &TenantId) -> Result<usize, StoreError> {
-        self.table.counter(tenant, USERS_COUNTER).await
+        self.users.count(tenant).await
     }
 
     async fn page(
@@ -504,20 +438,11 @@ impl UserStore for DynamoUserStore {
         after: Option<&ResourceId>,
         limit: usize,
     ) -> Result<(Vec<StoredUser>, Option<ResourceId>), StoreError> {
-        let (items, next) = self
-            .table
-            .page(pk(tenant, USER), after.map(ResourceId::as_str), limit)
-            .await?;
-        let users = items
-            .iter()
-            .map(Self::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((users, next.and_then(|n| ResourceId::parse(&n))))
+        self.users.page(tenant, after, limit).await
     }
 
     async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError> {
-        let key = self.table.nth_key(pk(tenant, USER), n).await?;
-        Ok(key.and_then(|k| ResourceId::parse(&k)))
+        self.users.nth_id(tenant, n).await
     }
 
     async fn existing(
@@ -525,15 +450,7 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<ResourceId>, StoreError> {
-        let mut found: Vec<ResourceId> = self
-            .table
-            .get_unique(ids, |id| Self::user_key(tenant, id))
-            .await?
-            .iter()
-            .filter_map(|item| get_opt_s(item, crate::tables::SK).and_then(ResourceId::parse))
-            .collect();
-        found.sort();
-        Ok(found)
+        self.users.existing(tenant, ids).await
     }
 
     async fn get_many(
@@ -541,15 +458,7 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         ids: &[ResourceId],
     ) -> Result<Vec<StoredUser>, StoreError> {
-        let mut users = self
-            .table
-            .get_unique(ids, |id| Self::user_key(tenant, id))
-            .await?
-            .iter()
-            .map(Self::from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        users.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(users)
+        self.users.get_many(tenant, ids).await
     }
 
     async fn dirty(
@@ -559,6 +468,7 @@ impl UserStore for DynamoUserStore {
         limit: usize,
     ) -> Result<(Vec<DirtyUser>, Option<ResourceId>), StoreError> {
         let (items, next) = self
+            .users
             .table
             .page(pk(tenant, DIRTY), after.map(ResourceId::as_str), limit)
             .await?;
@@ -577,7 +487,8 @@ impl UserStore for DynamoUserStore {
 
     async fn clear_dirty(&self, tenant: &TenantId, dirty: &DirtyUser) -> Result<(), StoreError> {
         // Changed again since read (or already cleared): kept for the next sync.
-        self.table
+        self.users
+            .table
             .delete_if_unchanged(
                 key(pk(tenant, DIRTY), dirty.id.as_str()),
                 "version",

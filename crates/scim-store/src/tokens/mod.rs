@@ -9,16 +9,20 @@
 //!
 //! Tokens are wrapped in [`ApiToken`], whose `Debug` never shows the value; the
 //! only way to the text is [`ApiToken::expose`].
+//!
+//! This module owns the token format, the secret document and the
+//! [`TokenStore`] capability (they change with what a token is); its
+//! children own the implementation:
+//! - `secrets`: [`SecretsManagerTokenStore`], the reads and the
+//!   compare-and-swap writes of the tenants' secrets (changes with how
+//!   Secrets Manager is used).
+//! - `cache`: the per-instance digest cache and the budget of reads for
+//!   unseen tenants (changes with the verification cost rules).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
-use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use rand::TryRngCore;
 use scim_proto::ids::TenantId;
 use secrecy::{ExposeSecret, SecretString};
@@ -26,9 +30,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
-use tokio::time::Instant;
 
-use crate::error::{StoreError, from_sdk};
+use crate::error::StoreError;
+
+mod cache;
+mod secrets;
+
+pub use secrets::SecretsManagerTokenStore;
 
 /// Every token starts with this.
 pub const TOKEN_PREFIX: &str = "scimsync_";
@@ -48,20 +56,11 @@ pub const CACHE_TTL: Duration = Duration::from_secs(15);
 /// this often per tenant: wrong tokens cannot turn every request into a
 /// Secrets Manager call, and a just-rotated token works within this delay.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
-/// Bound on cached tenants (tokens naming unknown tenants are cached too).
-const MAX_CACHE_ENTRIES: usize = 10_000;
 /// Secret reads for tenants this instance has never seen: a burst of this
 /// many, then [`UNSEEN_TENANT_REFILL`] apart. Well-formed tokens naming
 /// invented tenants would otherwise cost one Secrets Manager read each.
 pub const UNSEEN_TENANT_BURST: u32 = 10;
 pub const UNSEEN_TENANT_REFILL: Duration = Duration::from_millis(500);
-const AWSCURRENT: &str = "AWSCURRENT";
-/// The stage a rotation writes its new version under before it moves
-/// `AWSCURRENT` onto it (compare-and-swap, see [`TokenStore::rotate`]).
-const PENDING_STAGE: &str = "SCIMSYNC_PENDING";
-/// How often a rotation that lost a race with another writer re-reads and
-/// tries again.
-const ROTATE_ATTEMPTS: u32 = 5;
 
 /// A bearer token. `Debug` is redacted; use [`ApiToken::expose`] only to show
 /// a freshly minted token to the operator once.
@@ -169,38 +168,30 @@ impl TokenDocument {
 
     /// Parses and checks a secret's value.
     pub fn from_json(text: &str) -> Result<Self, StoreError> {
-        Self::parse(text).map_err(StoreError::Internal)
-    }
-
-    fn parse(text: &str) -> Result<Self, String> {
         let doc: Self = serde_json::from_str(text)
-            .map_err(|e| format!("token secret is not valid JSON: {e}"))?;
+            .map_err(|e| StoreError::internal("token secret is not valid JSON", e))?;
         if doc.version != DOCUMENT_VERSION {
-            return Err(format!(
-                "token secret has unsupported version {}",
-                doc.version
+            return Err(StoreError::Internal(
+                format!("token secret has unsupported version {}", doc.version).into(),
             ));
         }
-        doc.decode_digests()?;
+        doc.digests()?;
         Ok(doc)
     }
 
     pub fn to_json(&self) -> Result<String, StoreError> {
-        serde_json::to_string(self).map_err(StoreError::internal)
+        serde_json::to_string(self).map_err(|e| StoreError::internal("serializing an item", e))
     }
 
     /// The stored digests, decoded.
     pub fn digests(&self) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.decode_digests().map_err(StoreError::Internal)
-    }
-
-    fn decode_digests(&self) -> Result<Vec<[u8; 32]>, String> {
         self.tokens
             .iter()
             .map(|t| {
                 let mut digest = [0u8; 32];
-                hex::decode_to_slice(&t.sha256, &mut digest)
-                    .map_err(|e| format!("token {} has a malformed sha256: {e}", t.id))?;
+                hex::decode_to_slice(&t.sha256, &mut digest).map_err(|e| {
+                    StoreError::internal(format!("token {} has a malformed sha256", t.id), e)
+                })?;
                 Ok(digest)
             })
             .collect()
@@ -281,348 +272,8 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     async fn status(&self, tenant: &TenantId) -> Result<Option<TenantTokens>, StoreError>;
 }
 
-/// [`TokenStore`] on Secrets Manager: one secret `<prefix><tenant>` per tenant.
-#[derive(Clone)]
-pub struct SecretsManagerTokenStore {
-    client: aws_sdk_secretsmanager::Client,
-    prefix: String,
-    cache: Arc<Mutex<DigestCache>>,
-}
-
-impl fmt::Debug for SecretsManagerTokenStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretsManagerTokenStore")
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SecretsManagerTokenStore {
-    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
-        Self {
-            client,
-            prefix: prefix.into(),
-            cache: Arc::default(),
-        }
-    }
-
-    /// The secret holding `tenant`'s digests.
-    pub fn secret_name(&self, tenant: &TenantId) -> String {
-        format!("{}{tenant}", self.prefix)
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, DigestCache> {
-        // Every critical section leaves the map consistent, so a poisoned lock
-        // (a panic elsewhere while holding it) is safe to keep using.
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Reads the tenant's document; `None` when the tenant has no usable
-    /// secret (never created, or scheduled for deletion).
-    async fn fetch(&self, tenant: &TenantId) -> Result<Option<TokenDocument>, StoreError> {
-        Ok(self.fetch_current(tenant).await?.map(|c| c.doc))
-    }
-
-    /// [`fetch`](Self::fetch), with the id of the version that was current.
-    async fn fetch_current(&self, tenant: &TenantId) -> Result<Option<Current>, StoreError> {
-        let name = self.secret_name(tenant);
-        tracing::debug!(secret = %name, "reading token digests");
-        let result = self
-            .client
-            .get_secret_value()
-            .secret_id(&name)
-            .version_stage(AWSCURRENT)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let text = out.secret_string().ok_or_else(|| {
-                    StoreError::Internal(format!("secret {name} has no string value"))
-                })?;
-                let version_id = out
-                    .version_id()
-                    .ok_or_else(|| {
-                        StoreError::Internal(format!("secret {name} has no version id"))
-                    })?
-                    .to_owned();
-                let doc = TokenDocument::parse(text)
-                    .map_err(|e| StoreError::Internal(format!("secret {name}: {e}")))?;
-                Ok(Some(Current { doc, version_id }))
-            }
-            Err(err) => match err.as_service_error() {
-                Some(se) if se.is_resource_not_found_exception() => Ok(None),
-                // The secret is scheduled for deletion: the tenant is being
-                // offboarded, so none of its tokens are valid.
-                Some(se) if se.is_invalid_request_exception() => {
-                    tracing::warn!(secret = %name, error = %DisplayErrorContext(&err),
-                        "token secret is unreadable (scheduled for deletion?); treating tenant as inactive");
-                    Ok(None)
-                }
-                _ => Err(sm_error(err)),
-            },
-        }
-    }
-
-    /// Creates the tenant's secret with `doc`, or replaces its value.
-    async fn create_or_put(
-        &self,
-        tenant: &TenantId,
-        doc: &TokenDocument,
-    ) -> Result<(), StoreError> {
-        let name = self.secret_name(tenant);
-        let body = doc.to_json()?;
-        let created = self
-            .client
-            .create_secret()
-            .name(&name)
-            .description(format!("scimsync API token digests for tenant {tenant}"))
-            .secret_string(&body)
-            .send()
-            .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(CreateSecretError::is_resource_exists_exception) =>
-            {
-                self.client
-                    .put_secret_value()
-                    .secret_id(&name)
-                    .secret_string(body)
-                    .send()
-                    .await
-                    .map_err(sm_error)?;
-                Ok(())
-            }
-            Err(err) => Err(sm_error(err)),
-        }
-    }
-
-    /// Compare-and-swap: stores `doc` as a new version and makes it current
-    /// only if `expected` is still the current version. Secrets Manager has
-    /// no conditional put, but moving `AWSCURRENT` with `RemoveFromVersionId`
-    /// fails when the label has meanwhile moved to another version (an
-    /// `activate`, a `revoke` or another rotation). `Ok(false)`: lost the
-    /// race; the written version keeps only the pending stage, is never read,
-    /// and is replaced by the next pending write.
-    async fn swap(
-        &self,
-        tenant: &TenantId,
-        expected: &str,
-        version: &str,
-        doc: &TokenDocument,
-    ) -> Result<bool, TokenError> {
-        let name = self.secret_name(tenant);
-        let put = self
-            .client
-            .put_secret_value()
-            .secret_id(&name)
-            .client_request_token(version)
-            .secret_string(doc.to_json()?)
-            .version_stages(PENDING_STAGE)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
-            {
-                return Err(TokenError::NotActive);
-            }
-            Err(err) => return Err(sm_error(err).into()),
-        }
-        let moved = self
-            .client
-            .update_secret_version_stage()
-            .secret_id(&name)
-            .version_stage(AWSCURRENT)
-            .remove_from_version_id(expected)
-            .move_to_version_id(version)
-            .send()
-            .await;
-        match moved {
-            Ok(_) => Ok(true),
-            Err(err) => match err.as_service_error() {
-                Some(se) if se.is_invalid_parameter_exception() => {
-                    tracing::info!(%tenant, error = %DisplayErrorContext(&err),
-                        "token secret changed during rotation; reading it again");
-                    Ok(false)
-                }
-                Some(se) if se.is_resource_not_found_exception() => Err(TokenError::NotActive),
-                _ => Err(sm_error(err).into()),
-            },
-        }
-    }
-
-    fn remember(&self, tenant: &TenantId, doc: Option<&TokenDocument>) -> Result<(), StoreError> {
-        let digests = match doc {
-            Some(doc) => doc.digests()?,
-            None => Vec::new(),
-        };
-        self.cache().insert(tenant, digests, Instant::now());
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl TokenStore for SecretsManagerTokenStore {
-    async fn verify(&self, token: &ApiToken) -> Result<Option<TenantId>, StoreError> {
-        let Some(tenant) = token.tenant() else {
-            return Ok(None);
-        };
-        let digest = token.digest();
-        let now = Instant::now();
-        // Bound first: the cache's guard must not live through the match.
-        let lookup = self.cache().lookup(&tenant, &digest, now);
-        match lookup {
-            Lookup::Valid => return Ok(Some(tenant)),
-            Lookup::Invalid => return Ok(None),
-            Lookup::Fetch => {}
-            Lookup::FetchUnseen => {
-                if !self.cache().take_unseen(now) {
-                    tracing::warn!(%tenant, "too many tokens naming tenants not seen yet; not reading the secret");
-                    return Err(StoreError::Unavailable(
-                        "too many token checks for tenants not seen yet".to_owned(),
-                    ));
-                }
-            }
-        }
-        let doc = self.fetch(&tenant).await?;
-        let digests = match &doc {
-            Some(doc) => doc.digests()?,
-            None => Vec::new(),
-        };
-        let valid = matches_any(&digests, &digest);
-        self.cache().insert(&tenant, digests, Instant::now());
-        Ok(valid.then_some(tenant))
-    }
-
-    async fn activate(
-        &self,
-        tenant: &TenantId,
-        token: Option<ApiToken>,
-    ) -> Result<ApiToken, TokenError> {
-        let token = match token {
-            Some(token) => match token.tenant() {
-                Some(t) if &t == tenant => token,
-                Some(_) => return Err(TokenError::WrongTenant),
-                None => return Err(TokenError::Malformed),
-            },
-            None => ApiToken::generate(tenant),
-        };
-        let doc = TokenDocument::single(&token, OffsetDateTime::now_utc());
-        self.create_or_put(tenant, &doc).await?;
-        self.remember(tenant, Some(&doc))?;
-        tracing::info!(%tenant, token_id = %token.id(), "tenant activated; earlier tokens revoked");
-        Ok(token)
-    }
-
-    async fn rotate(&self, tenant: &TenantId) -> Result<ApiToken, TokenError> {
-        // Read, add, compare-and-swap: a revocation that lands in between
-        // makes the swap fail, and the next read sees it.
-        for attempt in 1..=ROTATE_ATTEMPTS {
-            let Some(Current {
-                mut doc,
-                version_id,
-            }) = self.fetch_current(tenant).await?
-            else {
-                return Err(TokenError::NotActive);
-            };
-            if doc.tokens.is_empty() {
-                // Revoked: only `activate` turns provisioning back on.
-                return Err(TokenError::NotActive);
-            }
-            let token = ApiToken::generate(tenant);
-            doc.add(&token, OffsetDateTime::now_utc());
-            let version = uuid::Uuid::new_v4().to_string();
-            let swapped = self.swap(tenant, &version_id, &version, &doc).await?
-                // The move can succeed with its answer lost; the SDK's retry
-                // is then refused. Ours being current means it succeeded.
-                || self
-                    .fetch_current(tenant)
-                    .await?
-                    .is_some_and(|now| now.version_id == version);
-            if swapped {
-                self.remember(tenant, Some(&doc))?;
-                tracing::info!(%tenant, token_id = %token.id(), active = doc.tokens.len(), "token rotated");
-                return Ok(token);
-            }
-            let pause = Duration::from_millis(50u64 << attempt.min(5));
-            tokio::time::sleep(pause + Duration::from_millis(rand::random_range(0..50))).await;
-        }
-        Err(TokenError::Contended)
-    }
-
-    async fn revoke(&self, tenant: &TenantId) -> Result<usize, TokenError> {
-        let Some(doc) = self.fetch(tenant).await? else {
-            return Err(TokenError::NotActive);
-        };
-        // Unconditional, like `activate`: a revocation must win over any
-        // rotation in flight (whose swap then fails).
-        let empty = TokenDocument {
-            version: DOCUMENT_VERSION,
-            tokens: Vec::new(),
-        };
-        let put = self
-            .client
-            .put_secret_value()
-            .secret_id(self.secret_name(tenant))
-            .secret_string(empty.to_json()?)
-            .send()
-            .await;
-        match put {
-            Ok(_) => {}
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(PutSecretValueError::is_resource_not_found_exception) =>
-            {
-                return Err(TokenError::NotActive);
-            }
-            Err(err) => return Err(sm_error(err).into()),
-        }
-        self.remember(tenant, Some(&empty))?;
-        tracing::info!(%tenant, revoked = doc.tokens.len(), "every token of the tenant revoked");
-        Ok(doc.tokens.len())
-    }
-
-    async fn status(&self, tenant: &TenantId) -> Result<Option<TenantTokens>, StoreError> {
-        let doc = self.fetch(tenant).await?;
-        self.remember(tenant, doc.as_ref())?;
-        Ok(doc.map(|doc| TenantTokens {
-            tenant: tenant.clone(),
-            tokens: doc
-                .tokens
-                .into_iter()
-                .map(|t| TokenInfo {
-                    id: t.id,
-                    created: t.created,
-                })
-                .collect(),
-        }))
-    }
-}
-
-/// Classifies a Secrets Manager error; its transient service error is named
-/// differently from DynamoDB's.
-fn sm_error<E, R>(err: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: fmt::Debug,
-{
-    if let SdkError::ServiceError(se) = &err
-        && se.err().code() == Some("InternalServiceError")
-    {
-        return StoreError::Unavailable(DisplayErrorContext(&err).to_string());
-    }
-    from_sdk(err)
-}
-
 /// Compares `digest` with every stored digest, without stopping early.
-fn matches_any(stored: &[[u8; 32]], digest: &[u8; 32]) -> bool {
+pub(crate) fn matches_any(stored: &[[u8; 32]], digest: &[u8; 32]) -> bool {
     let mut found = Choice::from(0);
     for candidate in stored {
         found |= candidate.as_slice().ct_eq(digest.as_slice());
@@ -630,120 +281,11 @@ fn matches_any(stored: &[[u8; 32]], digest: &[u8; 32]) -> bool {
     found.into()
 }
 
-/// A tenant's document and the id of the secret version it was read from.
-#[derive(Debug)]
-struct Current {
-    doc: TokenDocument,
-    version_id: String,
-}
-
-#[derive(Debug)]
-struct CacheEntry {
-    /// Empty when the tenant has no secret (negative cache).
-    digests: Vec<[u8; 32]>,
-    fetched_at: Instant,
-}
-
-/// Per-tenant digest lists with their read times, and the budget of reads
-/// for tenants not seen yet. Pure: the caller supplies the clock, holds the
-/// lock only around a call, and does the I/O.
-#[derive(Debug)]
-struct DigestCache {
-    entries: HashMap<TenantId, CacheEntry>,
-    /// Reads left for tenants without an entry; refilled one per
-    /// [`UNSEEN_TENANT_REFILL`] since `refilled_at`, up to the burst.
-    unseen_budget: u32,
-    refilled_at: Option<Instant>,
-}
-
-impl Default for DigestCache {
-    fn default() -> Self {
-        Self {
-            entries: HashMap::new(),
-            unseen_budget: UNSEEN_TENANT_BURST,
-            refilled_at: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lookup {
-    /// A fresh entry holds the digest.
-    Valid,
-    /// The digest is not in an entry read less than [`REFETCH_INTERVAL`] ago.
-    Invalid,
-    /// A stale entry, or a mismatch against an entry old enough to read again.
-    Fetch,
-    /// No entry at all: read only within the budget for unseen tenants.
-    FetchUnseen,
-}
-
-impl DigestCache {
-    fn lookup(&self, tenant: &TenantId, digest: &[u8; 32], now: Instant) -> Lookup {
-        let Some(entry) = self.entries.get(tenant) else {
-            return Lookup::FetchUnseen;
-        };
-        let age = now.saturating_duration_since(entry.fetched_at);
-        if age >= CACHE_TTL {
-            Lookup::Fetch
-        } else if matches_any(&entry.digests, digest) {
-            Lookup::Valid
-        } else if age < REFETCH_INTERVAL {
-            Lookup::Invalid
-        } else {
-            Lookup::Fetch
-        }
-    }
-
-    /// Takes one read from the budget for unseen tenants; `false` when it is
-    /// spent.
-    fn take_unseen(&mut self, now: Instant) -> bool {
-        let since = *self.refilled_at.get_or_insert(now);
-        let periods = now.saturating_duration_since(since).as_nanos()
-            / UNSEEN_TENANT_REFILL.as_nanos().max(1);
-        match u32::try_from(periods) {
-            Ok(0) => {}
-            Ok(n) if n < UNSEEN_TENANT_BURST => {
-                self.unseen_budget = (self.unseen_budget + n).min(UNSEEN_TENANT_BURST);
-                self.refilled_at = Some(since + UNSEEN_TENANT_REFILL * n);
-            }
-            _ => {
-                self.unseen_budget = UNSEEN_TENANT_BURST;
-                self.refilled_at = Some(now);
-            }
-        }
-        if self.unseen_budget == 0 {
-            return false;
-        }
-        self.unseen_budget -= 1;
-        true
-    }
-
-    fn insert(&mut self, tenant: &TenantId, digests: Vec<[u8; 32]>, now: Instant) {
-        if self.entries.len() >= MAX_CACHE_ENTRIES && !self.entries.contains_key(tenant) {
-            self.entries
-                .retain(|_, e| now.saturating_duration_since(e.fetched_at) < CACHE_TTL);
-            if self.entries.len() >= MAX_CACHE_ENTRIES {
-                // Mostly tokens naming tenants that do not exist: drop those first.
-                self.entries.retain(|_, e| !e.digests.is_empty());
-            }
-            if self.entries.len() >= MAX_CACHE_ENTRIES {
-                self.entries.clear();
-            }
-        }
-        self.entries.insert(
-            tenant.clone(),
-            CacheEntry {
-                digests,
-                fetched_at: now,
-            },
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::cache::{DigestCache, Lookup, MAX_CACHE_ENTRIES};
     use super::*;
+    use tokio::time::Instant;
 
     fn tenant(s: &str) -> TenantId {
         TenantId::parse(s).unwrap()

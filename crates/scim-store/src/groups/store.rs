@@ -1,0 +1,471 @@
+//! [`DynamoGroupStore`]: the group item (through the resource mechanics
+//! shared with users, [`crate::resources`]), its reads and deletes, and the
+//! [`GroupStore`] methods, which hand membership writes to `batches`.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use async_trait::async_trait;
+use scim_proto::ScimResult;
+use scim_proto::ids::{ResourceId, TenantId};
+use scim_proto::resource::{GroupResource, Meta};
+
+use super::batches::{Batch, Committed};
+use super::{GroupStore, GroupUpdate, MemberWrites, MembershipChange, StoredGroup};
+use crate::claims::ClaimedWrite;
+use crate::deletion::Deletion;
+use crate::dynamo::{self, Item, key, pk, s};
+use crate::error::{StoreError, Unique};
+use crate::resources::{Resource, Resources};
+
+const GROUP: &str = "GROUP";
+const GROUP_NAME: &str = "GROUPNAME";
+const GROUP_EXT: &str = "GROUPEXT";
+const GROUPS_COUNTER: &str = "groups";
+
+impl Resource for StoredGroup {
+    type Doc = GroupResource;
+    const KIND: &'static str = GROUP;
+    const NOUN: &'static str = "group";
+    const COUNTER: &'static str = GROUPS_COUNTER;
+    const NAME_CLAIM: &'static str = GROUP_NAME;
+    const NAME_UNIQUE: Unique = Unique::DisplayName;
+    const EXT_CLAIM: &'static str = GROUP_EXT;
+
+    fn new(id: ResourceId, meta: Meta, group: GroupResource) -> Self {
+        Self { id, meta, group }
+    }
+    fn id(&self) -> &ResourceId {
+        &self.id
+    }
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn doc(&self) -> &GroupResource {
+        &self.group
+    }
+    fn json(group: &GroupResource) -> &serde_json::Map<String, serde_json::Value> {
+        &group.doc
+    }
+    fn from_json(json: serde_json::Map<String, serde_json::Value>) -> ScimResult<GroupResource> {
+        GroupResource::from_doc(json)
+    }
+    fn name_key(group: &GroupResource) -> String {
+        group.display_name.key()
+    }
+    fn external_id(group: &GroupResource) -> Option<&str> {
+        group.external_id.as_ref().map(|e| e.as_str())
+    }
+    fn put_attributes(group: &GroupResource, item: &mut Item) {
+        item.insert("displayName".into(), s(group.display_name.as_str()));
+    }
+}
+
+/// The DynamoDB implementation (item layout in [`crate::tables`]).
+#[derive(Debug, Clone)]
+pub struct DynamoGroupStore {
+    pub(super) groups: Resources<StoredGroup>,
+}
+
+impl DynamoGroupStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            groups: Resources::new(client, table),
+        }
+    }
+
+    /// A rename changes every member's group names (the sync maps them as
+    /// written): the write of `stored` over `current` marks the group.
+    fn mark_rename(
+        &self,
+        w: &mut ClaimedWrite,
+        tenant: &TenantId,
+        current: &StoredGroup,
+        stored: &StoredGroup,
+    ) -> Result<(), StoreError> {
+        if current.group.display_name.as_str() != stored.group.display_name.as_str() {
+            let subject = format!("{}{}", dynamo::GROUP_MARK, stored.id);
+            w.push(
+                self.groups
+                    .table
+                    .put(dynamo::membership_mark(tenant, subject), None)?,
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GroupStore for DynamoGroupStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        group: GroupResource,
+    ) -> Result<StoredGroup, StoreError> {
+        self.groups.create(tenant, group, |_, _| Ok(())).await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<StoredGroup>, StoreError> {
+        self.groups.get(tenant, id).await
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &TenantId,
+        ids: &[ResourceId],
+    ) -> Result<Vec<StoredGroup>, StoreError> {
+        self.groups.get_many(tenant, ids).await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        current: &StoredGroup,
+        next: GroupResource,
+    ) -> Result<StoredGroup, StoreError> {
+        self.groups
+            .replace(tenant, current, next, |w, stored| {
+                self.mark_rename(w, tenant, current, stored)
+            })
+            .await
+    }
+
+    async fn touch(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        expected: Option<u64>,
+    ) -> Result<StoredGroup, StoreError> {
+        // A plain UpdateItem, not a transaction: concurrent membership PATCHes
+        // each bump the version without conflicting with one another.
+        let now = dynamo::now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::internal("formatting a time", e))?;
+        let mut update = self
+            .groups
+            .table
+            .client
+            .update_item()
+            .table_name(&self.groups.table.name)
+            .set_key(Some(Resources::<StoredGroup>::key(tenant, id)))
+            .update_expression("SET #lm = :now ADD #v :one")
+            .expression_attribute_names("#lm", "lastModified")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", dynamo::n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        update = match expected {
+            Some(v) => update
+                .condition_expression("#v = :expected")
+                .expression_attribute_values(":expected", dynamo::n(v)),
+            None => update.condition_expression("attribute_exists(pk)"),
+        };
+        match dynamo::conditional(update.send().await)? {
+            Some(out) => Resources::from_item(&out.attributes.unwrap_or_default()),
+            None => Err(self.groups.lost_race(tenant, id).await),
+        }
+    }
+
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        current: &StoredGroup,
+        next: Option<GroupResource>,
+        members: &MemberWrites,
+        expect_version: bool,
+    ) -> Result<GroupUpdate, StoreError> {
+        let id = &current.id;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut units = VecDeque::new();
+        for u in &members.add {
+            units.push_back(self.member_unit(tenant, id, u, true, &token)?);
+        }
+        for u in &members.remove {
+            units.push_back(self.member_unit(tenant, id, u, false, &token)?);
+        }
+        // The group's own write, checked against the version read: the new
+        // attributes, or (If-Match) just a new version.
+        let mut first = Batch::default();
+        let mut written = None;
+        if next.is_some() || (expect_version && !units.is_empty()) {
+            let next = next.unwrap_or_else(|| current.group.clone());
+            let (stored, mut w) = self.groups.replacement(tenant, current, next)?;
+            self.mark_rename(&mut w, tenant, current, &stored)?;
+            let (head, claims) = w.into_parts();
+            first = Batch {
+                head,
+                claims,
+                has_group: true,
+                units: Vec::new(),
+            };
+            written = Some(stored);
+        } else if units.is_empty() {
+            return Ok(GroupUpdate::Written(current.clone()));
+        }
+        first.fill(&mut units);
+        // The request's first write: if it fails, nothing was written.
+        if let Committed::Gone(users) = self.commit(tenant, id, &first).await? {
+            return Ok(GroupUpdate::NotUsers(users));
+        }
+        let all_in_first = units.is_empty();
+        // Past its first write the request must converge: a user deleted
+        // since the caller checked it is left out, as if deleted right after
+        // being added.
+        self.commit_rest(tenant, id, units).await?;
+        match written {
+            Some(stored) if all_in_first => Ok(GroupUpdate::Written(stored)),
+            _ => self
+                .touch_after_members(tenant, id, &members.add)
+                .await
+                .map(GroupUpdate::Written),
+        }
+    }
+
+    async fn get_for_delete(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+    ) -> Result<Option<Deletion<StoredGroup>>, StoreError> {
+        if let Some(g) = self.get(tenant, id).await? {
+            return Ok(Some(Resources::deletion_of(g, None)));
+        }
+        // Memberships of a group that is gone: an interrupted delete.
+        let t = &self.groups.table;
+        let left = dynamo::query_sort_keys(
+            &t.client,
+            &t.name,
+            dynamo::members_pk(tenant, id.as_str()),
+            Some(1),
+        )
+        .await?;
+        Ok((!left.is_empty()).then(|| Deletion::unfinished(id.clone(), None)))
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        target: &Deletion<StoredGroup>,
+    ) -> Result<(), StoreError> {
+        let t = &self.groups.table;
+        let Some(current) = target.resource() else {
+            return self.remove_all_members(tenant, &target.id).await;
+        };
+        let id = current.id.as_str();
+        let mut w = self.groups.deletion(tenant, current)?;
+        // Per member: the membership, its mirror and the member's mark. The
+        // first members that fit go in the transaction that decides the
+        // delete, which for most groups is all of them.
+        let room = (dynamo::TX_MAX_ITEMS - w.len()) / 3;
+        let members = dynamo::query_sort_keys(
+            &t.client,
+            &t.name,
+            dynamo::members_pk(tenant, id),
+            Some(room + 1),
+        )
+        .await?;
+        for u in members.iter().take(room) {
+            for item in t.unjoin(tenant, id, u)? {
+                w.push(item);
+            }
+            w.push(t.mark_user(tenant, u)?);
+        }
+        self.groups.decide_delete(tenant, w, &current.id).await?;
+        if members.len() <= room {
+            return Ok(());
+        }
+        // The group is gone: a membership PATCH racing this finds it gone
+        // when it bumps the version, and removes what it added. If this is
+        // interrupted, the next DELETE of the id finishes it.
+        self.remove_all_members(tenant, &current.id).await
+    }
+
+    async fn find_by_display_name(
+        &self,
+        tenant: &TenantId,
+        display_name: &str,
+    ) -> Result<Option<StoredGroup>, StoreError> {
+        self.groups.find_by_name(tenant, display_name).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        tenant: &TenantId,
+        external_id: &str,
+    ) -> Result<Option<StoredGroup>, StoreError> {
+        self.groups.find_by_external_id(tenant, external_id).await
+    }
+
+    async fn count(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        self.groups.count(tenant).await
+    }
+
+    async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError> {
+        self.groups.nth_id(tenant, n).await
+    }
+
+    async fn page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<StoredGroup>, Option<ResourceId>), StoreError> {
+        self.groups.page(tenant, after, limit).await
+    }
+
+    async fn add_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        users: &[ResourceId],
+    ) -> Result<(), StoreError> {
+        // A transaction may not name an item twice.
+        let users: BTreeSet<&ResourceId> = users.iter().collect();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let units = users
+            .into_iter()
+            .map(|u| self.member_unit(tenant, group, u, true, &token))
+            .collect::<Result<VecDeque<_>, _>>()?;
+        // A user deleted before its transaction is left out (its guard
+        // fails the transaction, which is retried without it).
+        if self.commit_rest(tenant, group, units).await?.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn remove_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        users: &[ResourceId],
+    ) -> Result<(), StoreError> {
+        let pairs: Vec<(String, String)> = users
+            .iter()
+            .map(|u| (group.as_str().to_owned(), u.as_str().to_owned()))
+            .collect();
+        dynamo::delete_memberships(&self.groups.table, tenant, &pairs, true).await
+    }
+
+    async fn remove_all_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+    ) -> Result<(), StoreError> {
+        /// Members read and deleted per round: bounds memory and request size.
+        const ROUND: usize = 1000;
+        let t = &self.groups.table;
+        loop {
+            let batch = dynamo::query_sort_keys(
+                &t.client,
+                &t.name,
+                dynamo::members_pk(tenant, group.as_str()),
+                Some(ROUND),
+            )
+            .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let pairs: Vec<(String, String)> = batch
+                .into_iter()
+                .map(|u| (group.as_str().to_owned(), u))
+                .collect();
+            dynamo::delete_memberships(t, tenant, &pairs, true).await?;
+        }
+    }
+
+    async fn members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        limit: Option<usize>,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        let members = dynamo::members_pk(tenant, group.as_str());
+        self.groups.table.sort_key_ids(members, limit).await
+    }
+
+    async fn members_among(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        users: &[ResourceId],
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        self.groups
+            .table
+            .existing_ids(users, |u| {
+                dynamo::member_key(tenant, group.as_str(), u.as_str())
+            })
+            .await
+    }
+
+    async fn groups_of(
+        &self,
+        tenant: &TenantId,
+        user: &ResourceId,
+    ) -> Result<Vec<ResourceId>, StoreError> {
+        // The membership head's sort key is no id: left out.
+        let groups = dynamo::member_of_pk(tenant, user.as_str());
+        self.groups.table.sort_key_ids(groups, None).await
+    }
+
+    async fn member_page(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        after: Option<&ResourceId>,
+        limit: usize,
+    ) -> Result<(Vec<ResourceId>, Option<ResourceId>), StoreError> {
+        let (items, next) = self
+            .groups
+            .table
+            .page(
+                dynamo::members_pk(tenant, group.as_str()),
+                after.map(ResourceId::as_str),
+                limit,
+            )
+            .await?;
+        let ids = items
+            .iter()
+            .map(dynamo::read_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((ids, next.and_then(|n| ResourceId::parse(&n))))
+    }
+
+    async fn membership_changes(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MembershipChange>, bool), StoreError> {
+        let (items, next) = self
+            .groups
+            .table
+            .page(pk(tenant, dynamo::MARKS), after, limit)
+            .await?;
+        let changes = items
+            .iter()
+            .map(MembershipChange::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((changes, next.is_some()))
+    }
+
+    async fn clear_membership_change(
+        &self,
+        tenant: &TenantId,
+        change: &MembershipChange,
+    ) -> Result<(), StoreError> {
+        // Recorded again since read (or already cleared): kept.
+        self.groups
+            .table
+            .delete_if_unchanged(
+                key(pk(tenant, dynamo::MARKS), change.key()),
+                dynamo::MARK,
+                s(change.mark.as_str()),
+            )
+            .await?;
+        Ok(())
+    }
+}
