@@ -65,17 +65,17 @@ impl ApiError {
                 "the resource was modified by another request at the same time; retry",
             ),
             Self::Store(e @ StoreError::Unavailable(_)) => {
-                tracing::warn!(error = %e, "storage unavailable");
+                tracing::warn!(error = %format_args!("{e:#}"), "storage unavailable");
                 ScimError::unavailable()
             }
             Self::Store(e @ StoreError::Rejected(_)) => {
-                tracing::info!(error = %e, "storage refused the request's data");
+                tracing::info!(error = %format_args!("{e:#}"), "storage refused the request's data");
                 ScimError::invalid_value(
                     "a value in the request is too large (or empty where a key is needed) to be stored",
                 )
             }
             Self::Store(e @ StoreError::Internal(_)) => {
-                tracing::error!(error = %e, "storage failure");
+                tracing::error!(error = %format_args!("{e:#}"), "storage failure");
                 ScimError::internal()
             }
         }
