@@ -34,7 +34,7 @@ use std::time::Duration;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_store::groups::GroupStore;
 use scim_store::members::MemberStore;
-use scim_store::sync_state::{SyncState, SyncStateStore};
+use scim_store::sync_state::{StoredReport, SyncState, SyncStateStore};
 use scim_store::users::UserStore;
 
 use self::checkpoint::{Checkpoint, Lease};
@@ -211,12 +211,9 @@ impl Run<'_> {
     /// Records a run stopped by `e` (the last checkpoint stays: the next
     /// sync resumes from it) and gives `e` back.
     async fn stopped(&mut self, lease: &Lease<'_>, e: SyncError) -> SyncError {
-        self.tally.issue(
-            &mut self.cp.totals,
-            None,
-            None,
-            format!("the run stopped: {e}"),
-        );
+        self.cp
+            .totals
+            .issue(None, None, format!("the run stopped: {e}"));
         let (_, stored) = self.report(false);
         lease.put_report(&stored).await;
         lease.release().await;
@@ -224,7 +221,7 @@ impl Run<'_> {
     }
 
     /// The report, and the copy to store.
-    fn report(&self, complete: bool) -> (SyncReport, scim_store::sync_state::StoredReport) {
+    fn report(&self, complete: bool) -> (SyncReport, StoredReport) {
         let owner = self.lease.as_ref().map_or("", |l| l.owner.as_str());
         self.tally.report(&self.cp, self.tenant, complete, owner)
     }

@@ -41,6 +41,22 @@ impl Totals {
         };
         *slot = slot.saturating_add_signed(delta);
     }
+
+    /// Lists an error (at most [`MAX_ERRORS`]).
+    pub(super) fn issue(
+        &mut self,
+        scim_user_id: Option<String>,
+        member_id: Option<String>,
+        message: String,
+    ) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(SyncIssue {
+                scim_user_id,
+                member_id,
+                message,
+            });
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -147,24 +163,7 @@ impl Tally {
                 self.seen.insert(user_id.to_owned(), failed);
             }
         }
-        self.issue(totals, Some(user_id.to_owned()), member_id, message);
-    }
-
-    /// Lists an error (at most [`MAX_ERRORS`]).
-    pub(super) fn issue(
-        &mut self,
-        totals: &mut Totals,
-        scim_user_id: Option<String>,
-        member_id: Option<String>,
-        message: String,
-    ) {
-        if totals.errors.len() < MAX_ERRORS {
-            totals.errors.push(SyncIssue {
-                scim_user_id,
-                member_id,
-                message,
-            });
-        }
+        totals.issue(Some(user_id.to_owned()), member_id, message);
     }
 
     /// The report, and the copy to store (within DynamoDB's item size),
