@@ -12,7 +12,7 @@ use scim_store::users::StoredUser;
 use serde_json::Value;
 
 use crate::mapping::{Compiled, Source, evaluate};
-use crate::{ChangeAction, MemberChangePreview, ValueChange};
+use crate::report::{ChangeAction, MemberChangePreview, ValueChange};
 
 /// What the member of an active (or inactive) SCIM user should look like.
 #[derive(Debug, Clone, PartialEq)]
@@ -704,5 +704,105 @@ mod tests {
         i.link = Some(&link);
         i.member = Some(&write.member);
         assert_eq!(plan(&i), Plan::Unchanged);
+    }
+
+    #[test]
+    fn a_returning_user_relinks_the_deactivated_member_left_by_its_deleted_self() {
+        let u = user("u2", json!({"userName": "u@x"}));
+        let d = desired(&u, &mapping(), None, &ManagerRef::None);
+        let mut old = app_member("u@x");
+        old.managed_by = ManagedBy::Provisioning;
+        old.status = MemberStatus::Deactivated;
+        let mut i = inputs(&u, &d);
+        i.email_owner = Some(&old);
+        let Plan::Write { outcome, write, .. } = plan(&i) else {
+            panic!("expected a link");
+        };
+        assert_eq!(outcome, Outcome::Linked);
+        assert_eq!(write.member.status, MemberStatus::Active);
+        assert!(matches!(
+            write.link,
+            Some(LinkWrite::Add { ref link, .. }) if link.how == LinkKind::Relinked
+        ));
+    }
+
+    #[test]
+    fn an_email_held_by_another_users_member_is_refused() {
+        let u = user("u2", json!({"userName": "u@x"}));
+        let d = desired(&u, &mapping(), None, &ManagerRef::None);
+        let mut other = app_member("u@x");
+        other.managed_by = ManagedBy::Provisioning;
+        other.scim_user_id = Some("u1".into());
+        let mut i = inputs(&u, &d);
+        i.email_owner = Some(&other);
+        i.link_by_email = true;
+        assert!(matches!(plan(&i), Plan::Fail(why) if why.contains("SCIM user u1")));
+    }
+
+    #[test]
+    fn a_new_email_held_by_another_member_blocks_the_update_not_the_member() {
+        let u = user("u1", json!({"userName": "new@x"}));
+        let d = desired(&u, &mapping(), None, &ManagerRef::None);
+        let mut mine = app_member("old@x");
+        mine.id = "m-u1".into();
+        mine.managed_by = ManagedBy::Provisioning;
+        mine.scim_user_id = Some("u1".into());
+        let link = MemberLink {
+            user_id: "u1".into(),
+            member_id: "m-u1".into(),
+            how: LinkKind::Created,
+            at: "t0".into(),
+            run_id: "r0".into(),
+        };
+        let holder = app_member("new@x");
+        let mut i = inputs(&u, &d);
+        i.link = Some(&link);
+        i.member = Some(&mine);
+        i.email_owner = Some(&holder);
+        assert!(matches!(plan(&i), Plan::Fail(why) if why.contains("new@x")));
+        i.email_owner = None;
+        let Plan::Write {
+            outcome,
+            write,
+            change,
+        } = plan(&i)
+        else {
+            panic!("expected an update");
+        };
+        assert_eq!(outcome, Outcome::Updated);
+        assert_eq!(write.claim_email.as_deref(), Some("new@x"));
+        assert_eq!(write.release_email.as_deref(), Some("old@x"));
+        assert_eq!(change.unwrap().fields["email"].after, json!("new@x"));
+    }
+
+    #[test]
+    fn a_pending_manager_alone_is_written_but_not_reported() {
+        let u = user("u1", json!({"userName": "u@x"}));
+        let d = desired(&u, &mapping(), None, &ManagerRef::None);
+        let Plan::Write { write, .. } = plan(&inputs(&u, &d)) else {
+            panic!("expected a create");
+        };
+        let link = MemberLink {
+            user_id: "u1".into(),
+            member_id: "m-u1".into(),
+            how: LinkKind::Created,
+            at: "t1".into(),
+            run_id: "r1".into(),
+        };
+        let pending = desired(&u, &mapping(), None, &ManagerRef::Pending("boss".into()));
+        let mut i = inputs(&u, &pending);
+        i.link = Some(&link);
+        i.member = Some(&write.member);
+        let Plan::Write {
+            outcome,
+            write,
+            change,
+        } = plan(&i)
+        else {
+            panic!("expected a write");
+        };
+        assert_eq!(outcome, Outcome::Unchanged);
+        assert_eq!(change, None);
+        assert_eq!(write.wait_add.map(|w| w.manager), Some("boss".to_owned()));
     }
 }

@@ -26,15 +26,23 @@ use serde_json::{Value, json};
 /// and hand over to the next invocation.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(60);
 
-/// An on-demand sync request.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+/// An on-demand sync request, its tenant id checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRequest {
-    pub tenant: String,
-    #[serde(default)]
+    pub tenant: TenantId,
     pub dry_run: bool,
-    #[serde(default)]
     pub full: bool,
+}
+
+/// The on-demand payload as it arrives.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    tenant: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    full: bool,
 }
 
 /// What the function was asked to do.
@@ -75,13 +83,18 @@ pub fn parse_event(event: &Value) -> Result<Command, HandlerError> {
     if scheduled {
         return Ok(Command::Scheduled);
     }
-    let request: SyncRequest = serde_json::from_value(event.clone()).map_err(|e| {
+    let payload: Payload = serde_json::from_value(event.clone()).map_err(|e| {
         HandlerError::BadEvent(format!(
             "expected {{\"tenant\": ..., \"dryRun\": ...}}: {e}"
         ))
     })?;
-    TenantId::parse(&request.tenant).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
-    Ok(Command::Sync(request))
+    let tenant =
+        TenantId::parse(&payload.tenant).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+    Ok(Command::Sync(SyncRequest {
+        tenant,
+        dry_run: payload.dry_run,
+        full: payload.full,
+    }))
 }
 
 /// Asynchronous invocation of this function (self-continuation, fan-out).
@@ -149,15 +162,14 @@ impl Handler {
         request: &SyncRequest,
         remaining: Duration,
     ) -> Result<SyncReport, HandlerError> {
-        let tenant =
-            TenantId::parse(&request.tenant).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+        let tenant = &request.tenant;
         let budget = remaining.saturating_sub(SAFETY_MARGIN);
         let options = SyncOptions {
             dry_run: request.dry_run,
             full: request.full,
             deadline: Some(tokio::time::Instant::now() + budget),
         };
-        let report = match self.engine.sync(&tenant, options).await {
+        let report = match self.engine.sync(tenant, options).await {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(event = "sync_failed", tenant = %tenant, error = %e, "sync failed");
@@ -215,7 +227,7 @@ mod tests {
         assert_eq!(
             cmd,
             Command::Sync(SyncRequest {
-                tenant: "default".into(),
+                tenant: TenantId::parse("default").unwrap(),
                 dry_run: false,
                 full: false
             })
