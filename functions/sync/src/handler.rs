@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use member_sync::{SyncEngine, SyncError, SyncOptions, SyncReport};
+use member_sync::{SyncError, SyncOptions, SyncReport};
+use scim_domain::Members;
 use scim_proto::ids::TenantId;
 use scim_store::StoreError;
-use scim_store::sync_state::SyncStateStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -129,8 +129,8 @@ impl Invoker for LambdaInvoker {
 
 /// Everything the handler needs, built once per execution environment.
 pub struct Handler {
-    pub engine: SyncEngine,
-    pub state: Arc<dyn SyncStateStore>,
+    /// The Members-sync operations (`scim_domain`).
+    pub members: Members,
     pub invoker: Arc<dyn Invoker>,
 }
 
@@ -140,7 +140,7 @@ impl Handler {
     pub async fn handle(&self, event: &Value, remaining: Duration) -> Result<Value, HandlerError> {
         match parse_event(event)? {
             Command::Scheduled => {
-                let tenants = self.state.tenants().await?;
+                let tenants = self.members.registered_tenants().await?;
                 for tenant in &tenants {
                     self.invoker
                         .invoke_async(json!({"tenant": tenant.as_str()}))
@@ -169,10 +169,10 @@ impl Handler {
             full: request.full,
             deadline: Some(tokio::time::Instant::now() + budget),
         };
-        let report = match self.engine.sync(tenant, options).await {
+        let report = match self.members.sync_once(tenant, options).await {
             Ok(report) => report,
             Err(e) => {
-                tracing::error!(event = "sync_failed", tenant = %tenant, error = %e, "sync failed");
+                tracing::error!(event = "sync_failed", tenant = %tenant, error = %format_args!("{e:#}"), "sync failed");
                 return Err(e.into());
             }
         };

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use member_sync::SyncEngine;
+use scim_domain::Domain;
 use scim_store::Stores;
-use scim_store::config::{StoreConfig, load_aws_config};
+use scim_store::config::{MissingEnv, StoreConfig, load_aws_config};
 use serde_json::Value;
 
 use crate::handler::{Handler, LambdaInvoker};
@@ -21,16 +21,9 @@ async fn main() -> Result<(), Error> {
     scim_telemetry::init_lambda();
     let config = StoreConfig::sync_from_env()?;
     let sdk = load_aws_config().await;
-    let stores = Stores::new(&sdk, &config);
-    let (members, state) = stores.sync_stores()?;
+    let domain = Domain::from(&Stores::new(&sdk, &config));
     let handler = Arc::new(Handler {
-        engine: SyncEngine::new(
-            stores.users.clone(),
-            stores.groups.clone(),
-            members,
-            state.clone(),
-        ),
-        state,
+        members: domain.members.ok_or(MissingEnv("MEMBERS_TABLE"))?,
         invoker: Arc::new(LambdaInvoker {
             client: aws_sdk_lambda::Client::new(&sdk),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")?,
