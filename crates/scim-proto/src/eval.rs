@@ -20,6 +20,7 @@ use std::str::FromStr;
 use serde_json::{Map, Number, Value};
 
 use crate::ast::{AttrPath, AttrTest, CompValue, CompareOp, Filter};
+use crate::resource::parse_bool;
 use crate::schema::{AttrType, AttributeDef, ResourceType};
 
 impl Filter {
@@ -276,8 +277,8 @@ fn equals(leaf: &Value, literal: &CompValue, case_exact: bool) -> bool {
         // `externalId eq 12345` (unquoted) against a string attribute.
         (Value::String(a), CompValue::Num(n)) => str_cmp(a, &n.to_string(), case_exact).is_eq(),
         // Entra writes booleans as "True"/"False"; accept both directions.
-        (Value::String(a), CompValue::Bool(b)) => parse_bool(a) == Some(*b),
-        (Value::Bool(a), CompValue::Str(s)) => parse_bool(s) == Some(*a),
+        (Value::String(a), CompValue::Bool(b)) => parse_bool(a.trim()) == Some(*b),
+        (Value::Bool(a), CompValue::Str(s)) => parse_bool(s.trim()) == Some(*a),
         (Value::Bool(a), CompValue::Bool(b)) => a == b,
         (Value::Number(a), CompValue::Num(b)) => num_cmp(a, b).is_some_and(Ordering::is_eq),
         (Value::Number(a), CompValue::Str(s)) => parse_number(s)
@@ -316,17 +317,6 @@ fn str_cmp(a: &str, b: &str, case_exact: bool) -> Ordering {
         a.chars()
             .flat_map(char::to_lowercase)
             .cmp(b.chars().flat_map(char::to_lowercase))
-    }
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if s.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
     }
 }
 
