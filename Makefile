@@ -29,7 +29,7 @@ SAM_ARGS ?=
 GUIDED ?=
 
 .PHONY: help run test lint lint-template fmt check venv emulator emulator-stop clean-venv \
-	build deploy coldstart bench
+	build deploy coldstart bench browser-test
 
 help: ## Show this help (default goal)
 	@echo "Usage: make <target> [VAR=value]"
@@ -44,6 +44,9 @@ run: ## Start the emulator on EMULATOR_PORT and serve SCIM locally on PORT (Ctrl
 
 test: lint-template ## Template lint, then all workspace tests against a throwaway emulator on a free port
 	$(WITH_EMULATOR) --port 0 -- $(CARGO) test --workspace --all-targets
+
+browser-test: ## Portal in headless Chromium (Playwright, axe-core) against a throwaway local stack; screenshots in target/browser/
+	scripts/browser-test.sh
 
 lint: lint-template ## Lint the SAM template, check formatting, run clippy with warnings denied
 	$(CARGO) fmt --all -- --check
