@@ -4,6 +4,7 @@
 # the local stack this script starts and stops itself.
 #
 #   scripts/browser-test.sh [PYTEST_ARGS...]      (or: make browser-test)
+#   e.g. scripts/browser-test.sh -k walk -x; tests/browser/test_x.py::test_y
 #
 # 1. installs what is missing (scripts/browser-install.sh; quick when present),
 # 2. builds scimsync (debug) and starts the emulator on a free port
@@ -94,7 +95,10 @@ log "server at $SCIMSYNC_BASE_URL (log: $server_log); screenshots in $BROWSER_AR
 export PYTHONDONTWRITEBYTECODE=1
 
 # pytest in the background, so the traps fire while it runs.
-.venv-browser/bin/python -m pytest tests/browser -p no:cacheprovider "$@" &
+# Arguments naming tests/browser/... replace the default (all of tests/browser).
+paths=(tests/browser)
+for a in "$@"; do [[ "$a" == tests/browser* ]] && paths=(); done
+.venv-browser/bin/python -m pytest "${paths[@]}" -p no:cacheprovider "$@" &
 child=$!
 rc=0
 wait "$child" || rc=$?
