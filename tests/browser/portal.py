@@ -37,7 +37,13 @@ def open_link(page: Page, url: str):
 
 
 def h1(page: Page) -> str:
-    return page.locator("h1").first.inner_text().strip()
+    """The page's heading: the text of its <h1>. Several <h1> elements are
+    reported as such (the contract names one), joined with " | "."""
+    return " | ".join(t.strip() for t in page.locator("h1").all_inner_texts())
+
+
+def has_heading(page: Page, text: str) -> bool:
+    return text in [t.strip() for t in page.locator("h1").all_inner_texts()]
 
 
 def status(page: Page) -> str:
@@ -103,6 +109,17 @@ def fill_empty_mapping_row(page: Page, path: str, prop: str) -> None:
 def last_sync(page: Page) -> str:
     loc = page.locator("#last-sync")
     return loc.inner_text().strip() if loc.count() else ""
+
+
+def last_sync_counts(page: Page) -> str:
+    """`#last-sync` without its timestamp (a <time> element, if any): where
+    the report's counts must be."""
+    loc = page.locator("#last-sync")
+    return loc.evaluate(
+        """e => { const c = e.cloneNode(true);
+                  c.querySelectorAll('time').forEach(t => t.remove());
+                  return c.textContent.replace(/\\s+/g, ' ').trim(); }"""
+    )
 
 
 def synchronize(page: Page, timeout_s: float = 60) -> str:

@@ -13,11 +13,17 @@ def session_cookie(context):
     return next((c for c in context.cookies() if c["name"] == COOKIE), None)
 
 
-def assert_no_session(context, page):
+def assert_refused(context, page, link_status, want_status, want_h1):
+    """The link's answer, then that no session came of it. Headings are
+    checked last, so that a heading's wording hides no other finding."""
+    assert link_status == want_status, f"the link answered {link_status}, not {want_status}"
+    headings = [("the link's page", h1(page), want_h1)]
     assert session_cookie(context) is None, "a refused link still set the session cookie"
     resp = page.goto("/portal/")
     assert resp.status == 401, f"/portal/ without a session answered {resp.status}, not 401"
-    assert h1(page) == "Your session has ended"
+    headings.append(("/portal/ without a session", h1(page), "Your session has ended"))
+    wrong = [f"{where}: <h1> {got!r}, want {want!r}" for where, got, want in headings if got != want]
+    assert not wrong, "; ".join(wrong)
 
 
 def test_link_opens_a_session_with_a_strict_cookie(stack, new_context, tenant_id):
@@ -42,9 +48,7 @@ def test_an_expired_link_is_refused(stack, new_context, tenant_id):
     ctx = new_context()
     page = ctx.new_page()
     link_status, _ = open_link(page, link)
-    assert link_status == 410, f"the expired link answered {link_status}, not 410"
-    assert h1(page) == "This link has expired"
-    assert_no_session(ctx, page)
+    assert_refused(ctx, page, link_status, 410, "This link has expired")
 
 
 def test_a_link_works_only_once(stack, new_context, tenant_id):
@@ -56,9 +60,7 @@ def test_a_link_works_only_once(stack, new_context, tenant_id):
     ctx = new_context()  # someone else, with the same link
     page = ctx.new_page()
     link_status, _ = open_link(page, link)
-    assert link_status == 410, f"the second use answered {link_status}, not 410"
-    assert h1(page) == "This link was already used"
-    assert_no_session(ctx, page)
+    assert_refused(ctx, page, link_status, 410, "This link was already used")
 
 
 def test_an_unknown_link_is_not_valid(stack, new_context, tenant_id):
@@ -67,6 +69,4 @@ def test_an_unknown_link_is_not_valid(stack, new_context, tenant_id):
     ctx = new_context()
     page = ctx.new_page()
     link_status, _ = open_link(page, f"{stack.base_url}/portal/open/{tenant}/{'0' * 43}")
-    assert link_status == 404, f"an unknown link answered {link_status}, not 404"
-    assert h1(page) == "This link is not valid"
-    assert_no_session(ctx, page)
+    assert_refused(ctx, page, link_status, 404, "This link is not valid")

@@ -20,6 +20,7 @@ from portal import (
     fill_empty_mapping_row,
     h1,
     last_sync,
+    last_sync_counts,
     mapping_rows,
     member_rows,
     open_link,
@@ -83,14 +84,17 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
         row = next((r for r in rows if u.user_name in r), None)
         assert row, f"{u.user_name} missing from #changes: {rows}"
         assert u.display in row, f"name {u.display!r} missing from its row {row!r}"
-        assert re.search(r"create", row, re.I), f"action of {u.user_name} is not create: {row!r}"
+        assert re.search(r"create|new member", row, re.I), f"action of {u.user_name} is not create: {row!r}"
     assert not any(carl.user_name in r for r in rows), "the disabled user would be created"
     page.locator("#preview").scroll_into_view_if_needed()
     shots.take(page, "users-available-to-be-synced")
 
     # Synchronize: the report, then nothing left to create; Members lists them.
-    report = synchronize(page)
-    assert re.search(r"\b2\b", report), f"#last-sync should count 2 created: {report!r}"
+    synchronize(page)
+    report = last_sync_counts(page)
+    assert re.search(r"\b2\b", report), (
+        f"#last-sync (its <time> aside) should show the report's counts, 2 created: {report!r}"
+    )
     assert count(page, "create") == "0", "after the sync there is still something to create"
     shots.take(page, "synchronized")
     members = member_rows(page)
@@ -143,9 +147,10 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     shots.take(page, "preview-updates")
 
     # Synchronize shows the updates; the members carry the new property.
-    report = synchronize(page)
+    synchronize(page)
+    report = last_sync_counts(page)
     assert re.search(r"updat", report, re.I) and re.search(r"\b2\b", report), (
-        f"#last-sync should report 2 updated: {report!r}"
+        f"#last-sync (its <time> aside) should report 2 updated: {report!r}"
     )
     assert count(page, "update") == "0"
     members = member_rows(page)
@@ -156,7 +161,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
 
     # The used link is refused.
     link_status, resp = open_link(page, link)
+    shots.take(page, "used-link-refused")
     assert link_status == 410, f"the used link answered {link_status}, not 410"
     assert h1(page) == "This link was already used"
-    shots.take(page, "used-link-refused")
     assert last_sync(page) == "", "the refused-link page shows portal data"
