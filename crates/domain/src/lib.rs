@@ -17,6 +17,8 @@
 //! - [`retry`], [`precondition`]: lost version races and `If-Match`.
 //! - [`tenancy`]: activate, rotate, revoke, status, authenticate.
 //! - [`sync`]: preview, synchronize, mapping, members, history.
+//! - [`portal`]: one-time links to the User Provisioning page, its
+//!   sessions and CSRF tokens.
 //! - [`error`]: what operations return.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -27,6 +29,7 @@ mod kind;
 pub mod listing;
 pub mod lookup;
 pub mod membership;
+pub mod portal;
 pub mod precondition;
 pub mod retry;
 pub mod sync;
@@ -40,7 +43,7 @@ use scim_store::users::UserStore;
 
 pub use error::{DomainError, Result};
 pub use precondition::Precondition;
-pub use sync::{Members, SyncRequest};
+pub use sync::{Members, SyncRequest, SyncStatus};
 pub use tenancy::{TenancyError, TenantStatus, Tenants};
 
 /// The tenants' SCIM directory: users, groups and their memberships.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use member_sync::mapping::MappingEntry;
+use member_sync::mapping::{MappingEntry, MappingError};
 use member_sync::{SyncCounts, SyncEngine, SyncError, SyncOptions, SyncReport};
 use scim_proto::ids::TenantId;
 use scim_store::StoreError;
@@ -24,6 +24,16 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Full reconciliation even if the mapping did not change.
     pub full: bool,
+}
+
+/// Whether a sync runs now, and when the last ones finished.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStatus {
+    pub running: bool,
+    /// When the last complete run finished (RFC 3339).
+    pub last_success: Option<String>,
+    /// When the last run (complete or not) finished.
+    pub last_run: Option<String>,
 }
 
 /// The Members sync of the tenants: runs, mapping, members, history.
@@ -54,12 +64,27 @@ impl Members {
 
     /// One invocation's worth of sync: stops (checkpointing) at `deadline`;
     /// the next call resumes.
+    ///
+    /// The engine's future holds borrows that rustc cannot prove `Send`
+    /// under the higher-ranked bounds of axum handlers and `tokio::spawn`,
+    /// so it runs on a blocking-pool thread driven by this runtime's handle
+    /// (same I/O driver and clients); what callers await is `Send`.
     pub async fn sync_once(
         &self,
         tenant: &TenantId,
         options: SyncOptions,
     ) -> Result<SyncReport, SyncError> {
-        self.engine.sync(tenant, options).await
+        let engine = self.engine.clone();
+        let tenant = tenant.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(engine.sync(&tenant, options)))
+            .await
+            .map_err(|e| {
+                SyncError::Store(StoreError::internal(
+                    "running the sync engine",
+                    e.to_string(),
+                ))
+            })?
     }
 
     /// The tenants registered for the daily sync (activated at least once).
@@ -109,6 +134,26 @@ impl Members {
                 });
             }
         }
+    }
+
+    /// Whether a sync of the tenant holds its lease now.
+    pub async fn status(&self, tenant: &TenantId) -> Result<SyncStatus, StoreError> {
+        let state = self.state.state(tenant).await?;
+        let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp())
+            .unwrap_or_default()
+            * 1000;
+        Ok(SyncStatus {
+            running: state.lease_owner.is_some()
+                && state.lease_expires_ms.is_some_and(|e| e > now_ms),
+            last_success: state.last_success,
+            last_run: state.last_run,
+        })
+    }
+
+    /// Checks a mapping without saving it: the first wrong row (1-based) and
+    /// why.
+    pub fn check_mapping(entries: &[MappingEntry]) -> Result<(), MappingError> {
+        member_sync::mapping::validate(entries)
     }
 
     /// The tenant's mapping (the defaults when none is set).

@@ -82,7 +82,13 @@ pub fn router(state: AppState) -> Router {
 
 /// The router behind [`normalize_path`].
 pub fn app(state: AppState) -> App {
-    MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router(state))
+    wrap(router(state))
+}
+
+/// Any router (e.g. the SCIM routes merged with the portal's) behind
+/// [`normalize_path`].
+pub fn wrap(router: Router) -> App {
+    MapRequestLayer::new(normalize_path as fn(Request) -> Request).layer(router)
 }
 
 /// Collapses repeated slashes and drops a trailing slash before routing, so

@@ -21,6 +21,8 @@
 //! - [`sync_state`]: [`sync_state::SyncStateStore`]: per-tenant mapping,
 //!   policy, lease, checkpoint and reports of the Members sync; the tenant
 //!   registry (Members table).
+//! - [`portal`]: the User Provisioning page's one-time links and the key
+//!   that signs its sessions.
 //! - [`tokens`]: token format, secret document and [`tokens::TokenStore`];
 //!   `tokens::secrets` (Secrets Manager reads and compare-and-swap writes)
 //!   and `tokens::cache` (per-instance digest cache, unseen-tenant budget).
@@ -48,6 +50,7 @@ pub mod error;
 pub mod groups;
 pub mod members;
 pub mod metrics;
+pub mod portal;
 mod resources;
 pub mod sync_state;
 pub mod tables;
@@ -68,6 +71,8 @@ pub struct Stores {
     /// Members and sync state: present when `StoreConfig::members_table` is.
     pub members: Option<Arc<members::DynamoMemberStore>>,
     pub sync_state: Option<Arc<sync_state::DynamoSyncState>>,
+    /// The User Provisioning page's one-time links (Members table).
+    pub portal_links: Option<Arc<portal::DynamoPortalLinks>>,
 }
 
 impl Stores {
@@ -135,6 +140,10 @@ impl Stores {
                 .members_table
                 .as_ref()
                 .map(|t| Arc::new(sync_state::DynamoSyncState::new(dynamodb.clone(), t))),
+            portal_links: config
+                .members_table
+                .as_ref()
+                .map(|t| Arc::new(portal::DynamoPortalLinks::new(dynamodb.clone(), t))),
             tokens: Arc::new(tokens::SecretsManagerTokenStore::new(
                 secrets,
                 &config.token_secret_prefix,

@@ -51,6 +51,50 @@ pub enum Command {
         #[command(subcommand)]
         command: MembersCommand,
     },
+    /// The User Provisioning page (one-time links for the customer's admin).
+    Portal {
+        #[command(subcommand)]
+        command: PortalCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortalCommand {
+    /// Print a one-time link to the tenant's User Provisioning page.
+    Link {
+        #[arg(long)]
+        tenant: TenantId,
+        /// How long the link works: seconds, or with a unit (`90s`, `5m`,
+        /// `1h`); at most 1h.
+        #[arg(long, default_value = "5m", value_parser = parse_ttl)]
+        ttl: std::time::Duration,
+        /// Where the page's "back" link goes (your app's settings page).
+        #[arg(long)]
+        return_url: Option<String>,
+        /// The API's origin the link points at (stack output ApiUrl without
+        /// /scim/v2). With --local: http://127.0.0.1:$PORT.
+        #[arg(long, env = "PORTAL_BASE_URL")]
+        base_url: Option<String>,
+    },
+}
+
+/// `300`, `90s`, `5m`, `1h`.
+pub fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with an optional unit s, m or h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use member_sync::SyncReport;
 use member_sync::mapping::{self, MappingEntry};
 use scim_api::limits::TenantLimiter;
-use scim_api::{AppState, app, host};
+use scim_api::{AppState, host};
 use scim_domain::{Domain, Members, SyncRequest};
 use scim_proto::ids::TenantId;
 use scim_store::Stores;
@@ -46,7 +46,7 @@ impl Ctx {
     }
 
     /// Prints `value` as JSON, or `text` for people.
-    fn print(&self, value: &Value, text: impl FnOnce() -> String) {
+    pub fn print(&self, value: &Value, text: impl FnOnce() -> String) {
         if self.json {
             println!("{value}");
         } else {
@@ -66,6 +66,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Mapping { command } => mapping_cmd(ctx, command).await,
         Command::Sync(args) => sync(ctx, args).await,
         Command::Members { command } => members(ctx, command).await,
+        Command::Portal { command } => crate::portal::run(ctx, command).await,
     }
 }
 
@@ -87,27 +88,36 @@ async fn serve(ctx: &Ctx, addr: SocketAddr, bootstrap: Option<TenantId>) -> Resu
         .await
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
-    let tenant_url = format!("http://{local}{}", scim_api::SCIM_BASE_PATH);
+    let origin = format!("http://{local}");
+    let tenant_url = format!("{origin}{}", scim_api::SCIM_BASE_PATH);
+    let portal = crate::portal::local_state(ctx)?;
     match bootstrap {
         Some(tenant) => {
             let token = activate(ctx, &tenant).await?;
+            let link = crate::portal::mint(
+                &portal,
+                &tenant,
+                &origin,
+                scim_domain::portal::DEFAULT_LINK_TTL,
+                None,
+            )
+            .await?;
             ctx.print(
-                &json!({"tenant": tenant.as_str(), "tenantUrl": tenant_url, "token": token.expose()}),
-                || format!("Tenant URL: {tenant_url}\nSecret Token: {}", token.expose()),
+                &json!({"tenant": tenant.as_str(), "tenantUrl": tenant_url, "token": token.expose(), "portal": link.url}),
+                || format!("Tenant URL: {tenant_url}\nSecret Token: {}\nPortal: {}", token.expose(), link.url),
             );
         }
         None => ctx.print(&json!({"tenantUrl": tenant_url}), || {
             format!("Tenant URL: {tenant_url}")
         }),
     }
-    tracing::info!(%local, "serving SCIM; Ctrl-C stops");
-    host::run_tcp(
-        listener,
-        app(AppState::from(ctx.stores.clone())
-            .with_tenant_rate_limit(TenantLimiter::from_env().map_err(anyhow::Error::msg)?)),
-        shutdown_signal(),
-    )
-    .await?;
+    tracing::info!(%local, "serving SCIM and the portal; Ctrl-C stops");
+    let scim = scim_api::router(
+        AppState::from(ctx.stores.clone())
+            .with_tenant_rate_limit(TenantLimiter::from_env().map_err(anyhow::Error::msg)?),
+    );
+    let app = scim_api::router::wrap(scim.merge(scim_portal::router(portal)));
+    host::run_tcp(listener, app, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod portal;
 
 use anyhow::{Context, Result};
 use clap::Parser;

@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 use crate::error::StoreError;
 
 mod cache;
-mod secrets;
+pub(crate) mod secrets;
 
 pub use secrets::SecretsManagerTokenStore;
 

@@ -353,7 +353,7 @@ impl TokenStore for SecretsManagerTokenStore {
 
 /// Classifies a Secrets Manager error; its transient service error is named
 /// differently from DynamoDB's.
-fn sm_error<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn sm_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,

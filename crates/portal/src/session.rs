@@ -1,0 +1,115 @@
+//! The session cookie: set when a one-time link is opened, checked on every
+//! page and API call. State-changing requests must also echo the session's
+//! CSRF token (a form field, or the `X-CSRF-Token` header for the API).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use scim_domain::portal::{SESSION_TTL, Session};
+
+use crate::PortalState;
+use crate::pages;
+
+/// The cookie's name.
+pub const COOKIE: &str = "scimsync_portal";
+
+/// A page request with a valid session.
+#[derive(Debug, Clone)]
+pub struct PageSession {
+    pub session: Session,
+    pub csrf: String,
+}
+
+/// An API request with a valid session.
+#[derive(Debug, Clone)]
+pub struct ApiSession(pub PageSession);
+
+fn cookie_value(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+async fn resolve(parts: &Parts, state: &PortalState) -> Result<Option<PageSession>, Response> {
+    let Some(value) = cookie_value(&parts.headers) else {
+        return Ok(None);
+    };
+    let session = match state.portal.session(value).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(pages::failure(&e)),
+    };
+    match state.portal.csrf_token(&session).await {
+        Ok(csrf) => Ok(Some(PageSession { session, csrf })),
+        Err(e) => Err(pages::failure(&e)),
+    }
+}
+
+impl FromRequestParts<PortalState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        resolve(parts, state)
+            .await?
+            .ok_or_else(|| pages::session_ended(&state.config))
+    }
+}
+
+impl FromRequestParts<PortalState> for ApiSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        match resolve(parts, state).await? {
+            Some(s) => Ok(Self(s)),
+            None => Err(api_error(
+                StatusCode::UNAUTHORIZED,
+                "no valid portal session; open User Provisioning again from the app",
+            )),
+        }
+    }
+}
+
+/// A JSON error body.
+pub fn api_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({"error": message}))).into_response()
+}
+
+/// Whether the request came to a loopback host (local development), where
+/// a `Secure` cookie would never be sent back over plain http.
+fn loopback(headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|h| host == *h || host.starts_with(&format!("{h}:")))
+}
+
+/// The `Set-Cookie` value starting a session.
+pub fn set_cookie(headers: &HeaderMap, value: &str) -> String {
+    let secure = if loopback(headers) { "" } else { "; Secure" };
+    format!(
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/portal; Max-Age={}{secure}",
+        SESSION_TTL.as_secs()
+    )
+}
+
+/// Whether a submitted CSRF token is the session's (constant time).
+pub fn csrf_ok(session: &PageSession, submitted: Option<&str>) -> bool {
+    let Some(t) = submitted else { return false };
+    let (a, b) = (session.csrf.as_bytes(), t.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
