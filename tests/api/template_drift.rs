@@ -418,3 +418,93 @@ fn the_users_function_points_at_the_directory_table_and_may_use_it_and_its_token
         "the function may write {table_arn}"
     );
 }
+
+// --- Expiring items ----------------------------------------------------------
+
+/// `(attribute, enabled)` of a table's `TimeToLiveSpecification`, if any.
+fn template_ttl(table: &Value, logical_id: &str) -> Option<(String, bool)> {
+    let spec = &table["Properties"]["TimeToLiveSpecification"];
+    if spec.is_null() {
+        return None;
+    }
+    Some((
+        string_at(spec, "AttributeName", logical_id).to_owned(),
+        spec["Enabled"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{logical_id}: TimeToLiveSpecification.Enabled is a bool")),
+    ))
+}
+
+#[test]
+fn only_the_members_table_expires_items_and_by_the_ttl_attribute() {
+    // Arrange
+    let template = template();
+
+    // Act
+    let members = template_ttl(
+        resource(&template, tables::MEMBERS.logical_id),
+        tables::MEMBERS.logical_id,
+    );
+    let directory = template_ttl(
+        resource(&template, tables::DIRECTORY.logical_id),
+        tables::DIRECTORY.logical_id,
+    );
+
+    // Assert: one-time portal links expire; nothing of the directory ever
+    // disappears on its own.
+    assert_eq!(members, Some(("ttl".to_owned(), true)));
+    assert_eq!(directory, None);
+}
+
+#[tokio::test]
+async fn portal_link_items_carry_the_members_tables_ttl_attribute_in_epoch_seconds() {
+    // Arrange
+    let app = spawn_app().await;
+    let template = template();
+    let (attribute, _) = template_ttl(
+        resource(&template, tables::MEMBERS.logical_id),
+        tables::MEMBERS.logical_id,
+    )
+    .expect("the Members table has a TTL");
+    let table = app.config.members_table.clone().expect("a members table");
+    let links = scim_store::portal::DynamoPortalLinks::new(app.dynamodb.clone(), &table);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs();
+    let expires = now + 300;
+
+    // Act
+    use scim_store::portal::PortalLinkStore as _;
+    links
+        .put_link(&app.tenant, "drift-secret", expires as i64, None)
+        .await
+        .expect("link stored");
+    let items = app
+        .dynamodb
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("T#{}#PORTAL", app.tenant)),
+        )
+        .send()
+        .await
+        .expect("query the tenant's links")
+        .items
+        .unwrap_or_default();
+
+    // Assert: DynamoDB deletes an item once its TTL attribute, a number of
+    // seconds since the epoch, is past; a link must outlive its expiry (to
+    // be told "expired") and must not live for ever.
+    assert_eq!(items.len(), 1, "one link item under T#<tenant>#PORTAL");
+    let ttl: u64 = match items[0].get(&attribute) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().expect("an integer"),
+        other => panic!("the link item's {attribute} is not a number: {other:?}"),
+    };
+    assert!(
+        ttl >= expires && ttl <= expires + 7 * 86_400,
+        "ttl {ttl} vs expires {expires}"
+    );
+}

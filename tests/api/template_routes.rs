@@ -2,7 +2,10 @@
 //! code: every HTTP route reaches a handler of the router (as API Gateway's
 //! `$default` stage hands it over), each function serves only its own paths,
 //! every environment variable a function reads is set, and each function's
-//! IAM policy grants what it uses and nothing of the others'.
+//! IAM policy grants what it uses and nothing of the others'. The portal
+//! (User Provisioning page) has its own routes, the one IAM-authorized route
+//! of the API, and a role that may change tokens, mapping and links but no
+//! SCIM data and no member.
 //!
 //! The template is parsed as YAML; CloudFormation short tags (`!Ref`, `!Sub`,
 //! `!GetAtt`) come through as tagged values.
@@ -19,6 +22,18 @@ const STORE_CONFIG_RS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../crates/scim-store/src/config.rs"
 );
+/// The token store: the Secrets Manager calls the portal makes on tokens.
+const TOKEN_SECRETS_RS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../crates/scim-store/src/tokens/secrets.rs"
+);
+const PORTAL_MAIN_RS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../functions/portal/src/main.rs"
+);
+const PORTAL_FUNCTION: &str = "PortalFunction";
+/// The route the application's backend mints portal links with.
+const PORTAL_LINKS_PATH: &str = "/admin/v1/portal-links";
 
 /// The router's fallback answers 404 with this detail: no route matched.
 const ROUTER_FALLBACK_DETAIL: &str = "no such endpoint";
@@ -69,7 +84,25 @@ const FUNCTIONS: &[FunctionSpec] = &[
         // AWS_LAMBDA_FUNCTION_NAME (for re-invoking itself) is set by Lambda.
         env: &["DIRECTORY_TABLE", "MEMBERS_TABLE"],
     },
+    FunctionSpec {
+        logical_id: PORTAL_FUNCTION,
+        binary: "portal",
+        paths: &["/portal", PORTAL_LINKS_PATH],
+        // StoreConfig::from_env, then what functions/portal/src/main.rs
+        // requires (both checked against their sources below).
+        env: &[
+            "DIRECTORY_TABLE",
+            "TOKEN_SECRET_PREFIX",
+            "MEMBERS_TABLE",
+            "PORTAL_SESSION_SECRET",
+            "SYNC_FUNCTION_NAME",
+        ],
+    },
 ];
+
+/// Where a route's path may start: API Gateway's `$default` stage adds no
+/// prefix, so these are the paths the routers see.
+const ROUTE_ROOTS: &[&str] = &["/scim/v2/", "/portal", "/admin/v1/"];
 
 /// Which table each table variable must name.
 const TABLE_VARIABLES: &[(&str, &str)] = &[
@@ -352,7 +385,7 @@ fn the_template_defines_exactly_the_known_functions_with_their_binaries() {
 }
 
 #[test]
-fn every_http_route_is_unprefixed_under_scim_v2_and_defined_once() {
+fn every_http_route_is_unprefixed_under_a_known_root_and_defined_once() {
     // Arrange
     let template = template();
     let routes = http_routes(&template);
@@ -364,8 +397,8 @@ fn every_http_route_is_unprefixed_under_scim_v2_and_defined_once() {
         // Assert: the $default stage adds no prefix, so the template's path is
         // the path the router sees.
         assert!(
-            route.path.starts_with("/scim/v2/"),
-            "{}.{}: {} is not under /scim/v2/",
+            ROUTE_ROOTS.iter().any(|root| route.path.starts_with(root)),
+            "{}.{}: {} is not under one of {ROUTE_ROOTS:?}",
             route.function,
             route.event,
             route.path
@@ -458,11 +491,16 @@ fn every_endpoint_entra_calls_is_routed_to_exactly_one_function() {
 }
 
 #[tokio::test]
-async fn every_http_route_of_the_template_reaches_a_handler_of_the_router() {
+async fn every_scim_route_of_the_template_reaches_a_handler_of_the_router() {
     // Arrange
     let app = spawn_app().await;
     let template = template();
-    let routes = http_routes(&template);
+    // The portal's routes go to its own router (the portal tests).
+    let routes: Vec<Route> = http_routes(&template)
+        .into_iter()
+        .filter(|r| r.function != PORTAL_FUNCTION)
+        .collect();
+    assert!(!routes.is_empty(), "the template has no SCIM route");
 
     for route in &routes {
         // Act
@@ -526,6 +564,7 @@ fn the_function_table_lists_every_variable_store_config_requires() {
         ("ScimUsersFunction", "from_env"),
         ("ScimGroupsFunction", "from_env"),
         ("SyncFunction", "sync_from_env"),
+        (PORTAL_FUNCTION, "from_env"),
     ] {
         // Arrange
         let spec = spec(logical_id);
@@ -587,7 +626,7 @@ fn every_variable_a_function_reads_is_set_by_the_template() {
 }
 
 #[test]
-fn table_variables_name_their_tables_and_members_table_only_reaches_the_sync() {
+fn table_variables_name_their_tables_and_reach_only_functions_that_read_them() {
     // Arrange
     let template = template();
 
@@ -1033,4 +1072,654 @@ fn string_like_matches_as_iam_does() {
     assert!(string_like("T#*#GM#*", "T#acme#GM#0b1c"));
     assert!(!string_like("T#*#GM#*", "T#acme#GROUP"));
     assert!(string_like("a?c", "abc"));
+}
+
+// --- The portal ----------------------------------------------------------------
+
+/// Requests the portal's users and the application's backend make, each of
+/// which must reach the portal function and nothing else: `(method, path)`.
+const PORTAL_ENDPOINTS: &[(&str, &str)] = &[
+    ("GET", "/portal"),
+    (
+        "GET",
+        "/portal/open/default/Xq3vR8tN2mK7pL0wZ5yB9cD4fG6hJ1sA",
+    ),
+    ("POST", "/portal/activate"),
+    ("POST", "/portal/tokens"),
+    ("GET", "/portal/revoke"),
+    ("POST", "/portal/revoke"),
+    ("POST", "/portal/sync"),
+    ("POST", "/portal/mapping"),
+    ("POST", "/portal/mapping/reset"),
+    ("GET", "/portal/members"),
+    ("GET", "/portal/history"),
+    ("GET", "/portal/static/portal.css"),
+    ("GET", "/portal/static/portal.js"),
+    ("GET", "/portal/api/status"),
+    ("POST", "/portal/api/activate"),
+    ("PUT", "/portal/api/mapping"),
+    ("GET", "/portal/api/preview"),
+    ("POST", PORTAL_LINKS_PATH),
+];
+
+/// Requests no route may take: API Gateway answers them 404 (no route) or,
+/// for the admin path with another method, never calls the function.
+const UNROUTED: &[(&str, &str)] = &[
+    ("GET", PORTAL_LINKS_PATH),
+    ("DELETE", PORTAL_LINKS_PATH),
+    ("POST", "/admin/v1/portal-links/extra"),
+    ("POST", "/admin/v1/tokens"),
+    ("GET", "/portalx"),
+    ("GET", "/"),
+];
+
+/// The routes API Gateway picks for `method path`: an exact route before a
+/// greedy one; a route takes the request if its method is the request's or
+/// ANY.
+fn resolve<'a>(routes: &'a [Route], method: &str, path: &str) -> Vec<&'a Route> {
+    let takes = |r: &&Route| r.method == "ANY" || r.method == method;
+    let exact: Vec<&Route> = routes
+        .iter()
+        .filter(|r| !r.path.contains('{') && r.matches(path))
+        .filter(takes)
+        .collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    routes
+        .iter()
+        .filter(|r| r.path.contains('{') && r.matches(path))
+        .filter(takes)
+        .collect()
+}
+
+/// The `HttpApi` event `name` of the portal function.
+fn portal_event<'a>(template: &'a Value, name: &str) -> &'a Value {
+    let event = &template["Resources"][PORTAL_FUNCTION]["Properties"]["Events"][name];
+    assert!(!event.is_null(), "{PORTAL_FUNCTION} has no event {name}");
+    event
+}
+
+#[test]
+fn every_portal_request_is_routed_to_the_portal_function_alone() {
+    // Arrange
+    let template = template();
+    let routes = http_routes(&template);
+
+    for (method, path) in PORTAL_ENDPOINTS {
+        // Act
+        let matched = resolve(&routes, method, path);
+
+        // Assert
+        let targets: BTreeSet<&str> = matched.iter().map(|r| r.function.as_str()).collect();
+        assert_eq!(
+            targets,
+            BTreeSet::from([PORTAL_FUNCTION]),
+            "{method} {path} is routed by {:?}",
+            matched.iter().map(|r| r.key()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn nothing_else_under_the_portal_and_admin_roots_is_routed() {
+    // Arrange
+    let template = template();
+    let routes = http_routes(&template);
+
+    for (method, path) in UNROUTED {
+        // Act
+        let matched = resolve(&routes, method, path);
+
+        // Assert
+        assert!(
+            matched.is_empty(),
+            "{method} {path} is routed by {:?}",
+            matched.iter().map(|r| r.key()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn the_admin_route_alone_uses_the_iam_authorizer() {
+    // Arrange
+    let template = template();
+    let api_auth = &template["Resources"]["ScimApi"]["Properties"]["Auth"];
+
+    // Act
+    let links = portal_event(&template, "PortalLinks");
+
+    // Assert: the API offers the IAM authorizer without making it the
+    // default (the SCIM and portal routes authenticate themselves).
+    assert_eq!(api_auth["EnableIamAuthorizer"].as_bool(), Some(true));
+    assert!(
+        api_auth["DefaultAuthorizer"].is_null() && api_auth["Authorizers"].is_null(),
+        "ScimApi has no default and no other authorizer: {api_auth:?}"
+    );
+    assert_eq!(
+        links["Properties"]["Path"].as_str(),
+        Some(PORTAL_LINKS_PATH)
+    );
+    assert_eq!(links["Properties"]["Method"].as_str(), Some("POST"));
+    assert_eq!(
+        links["Properties"]["Auth"]["Authorizer"].as_str(),
+        Some("AWS_IAM"),
+        "{PORTAL_LINKS_PATH} is IAM-authorized"
+    );
+    for (logical_id, function) in functions(&template) {
+        for (name, event) in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let name = name.as_str().unwrap_or_default();
+            let path = event["Properties"]["Path"].as_str().unwrap_or_default();
+            let auth = &event["Properties"]["Auth"];
+            if path == PORTAL_LINKS_PATH {
+                continue;
+            }
+            assert!(
+                auth.is_null(),
+                "{logical_id}.{name} ({path}) has an authorizer: {auth:?}"
+            );
+            assert!(
+                !path.starts_with("/admin/"),
+                "{logical_id}.{name}: {path} under /admin/ without the IAM authorizer"
+            );
+        }
+    }
+}
+
+/// The `required("…")` names in the portal's main.rs.
+fn variables_required_by_portal_main() -> Vec<String> {
+    let source = std::fs::read_to_string(PORTAL_MAIN_RS).expect("portal main.rs is readable");
+    source
+        .split("required(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_variable_the_portal_requires_is_in_its_function_table() {
+    // Arrange
+    let portal = spec(PORTAL_FUNCTION);
+
+    // Act
+    let required = variables_required_by_portal_main();
+
+    // Assert
+    assert!(
+        required.iter().any(|v| v == "SYNC_FUNCTION_NAME"),
+        "the variables of functions/portal/src/main.rs were found: {required:?}"
+    );
+    for name in &required {
+        assert!(
+            portal.env.contains(&name.as_str()),
+            "functions/portal/src/main.rs requires {name}"
+        );
+    }
+    // StoreConfig::from_env leaves the Members table optional; the portal
+    // needs it.
+    let main_rs = std::fs::read_to_string(PORTAL_MAIN_RS).expect("portal main.rs is readable");
+    assert!(main_rs.contains("MissingEnv(\"MEMBERS_TABLE\")"));
+    assert!(portal.env.contains(&"MEMBERS_TABLE"));
+}
+
+#[test]
+fn the_portal_session_key_is_generated_and_outside_the_token_prefix() {
+    // Arrange
+    let template = template();
+    let secret = &template["Resources"]["PortalSessionSecret"];
+    let portal = &template["Resources"][PORTAL_FUNCTION];
+
+    // Act
+    let name = strings_in(&secret["Properties"]["Name"]);
+    let generated = &secret["Properties"]["GenerateSecretString"];
+
+    // Assert
+    assert_eq!(secret["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    assert_eq!(generated["PasswordLength"].as_u64(), Some(64));
+    assert_eq!(generated["ExcludePunctuation"].as_bool(), Some(true));
+    assert!(
+        secret["Properties"]["SecretString"].is_null(),
+        "the key is generated, never written in the template"
+    );
+    assert_eq!(
+        referenced_resource(env_var(portal, "PORTAL_SESSION_SECRET")),
+        Some("PortalSessionSecret")
+    );
+    assert_eq!(name.len(), 1, "PortalSessionSecret has a fixed Name");
+    let prefix = strings_in(env_var(portal, "TOKEN_SECRET_PREFIX"));
+    assert_eq!(prefix.len(), 1);
+    assert!(
+        !name[0].starts_with(&prefix[0]),
+        "the session key {} is under the token prefix {}: the SCIM functions could read it",
+        name[0],
+        prefix[0]
+    );
+    // No other function may read it.
+    for (logical_id, function) in functions(&template) {
+        if logical_id == PORTAL_FUNCTION {
+            continue;
+        }
+        for s in statements(function, &logical_id) {
+            assert_ne!(
+                referenced_resource(s.resource),
+                Some("PortalSessionSecret"),
+                "{logical_id}/{}",
+                s.sid
+            );
+            for pattern in strings_in(s.resource) {
+                let arn = format!(
+                    "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{}-AbCdEf",
+                    name[0]
+                );
+                assert!(
+                    !string_like(&pattern, &arn),
+                    "{logical_id}/{} ({pattern}) reaches the session key",
+                    s.sid
+                );
+            }
+        }
+    }
+}
+
+/// The partition-key patterns a function may write in `table`.
+fn table_write_patterns(template: &Value, logical_id: &str, table: &str) -> Vec<String> {
+    let function = &template["Resources"][logical_id];
+    let mut patterns = Vec::new();
+    for s in statements(function, logical_id) {
+        let writes = s.actions.iter().any(|a| {
+            matches!(
+                a.as_str(),
+                "dynamodb:PutItem"
+                    | "dynamodb:UpdateItem"
+                    | "dynamodb:DeleteItem"
+                    | "dynamodb:BatchWriteItem"
+            )
+        });
+        if !writes || !statement_targets(&s).iter().any(|t| t == table) {
+            continue;
+        }
+        let leading = as_list(&s.condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+        assert!(
+            !leading.is_empty(),
+            "{logical_id}/{}: writes to {table} are limited to partition-key patterns",
+            s.sid
+        );
+        patterns.extend(leading);
+    }
+    patterns
+}
+
+#[test]
+fn the_portal_reads_the_directory_and_never_writes_it() {
+    // Arrange
+    let template = template();
+    let function = &template["Resources"][PORTAL_FUNCTION];
+
+    // Act
+    let on_directory: Vec<String> = statements(function, PORTAL_FUNCTION)
+        .into_iter()
+        .filter(|s| statement_targets(s).iter().any(|t| t == "DirectoryTable"))
+        .flat_map(|s| s.actions)
+        .collect();
+
+    // Assert
+    assert!(
+        on_directory.iter().any(|a| a == "dynamodb:Query"),
+        "the portal reads the directory (status, preview): {on_directory:?}"
+    );
+    for action in &on_directory {
+        assert!(
+            matches!(
+                action.as_str(),
+                "dynamodb:GetItem" | "dynamodb:Query" | "dynamodb:BatchGetItem"
+            ),
+            "{PORTAL_FUNCTION}: {action} on the directory"
+        );
+    }
+}
+
+#[test]
+fn the_portal_writes_only_the_registry_the_sync_settings_and_its_links_in_the_members_table() {
+    // Arrange
+    let template = template();
+    let function = &template["Resources"][PORTAL_FUNCTION];
+
+    // Act
+    let patterns = table_write_patterns(&template, PORTAL_FUNCTION, "MembersTable");
+    let write_actions: BTreeSet<String> = statements(function, PORTAL_FUNCTION)
+        .into_iter()
+        .filter(|s| statement_targets(s).iter().any(|t| t == "MembersTable"))
+        .filter(|s| !s.condition.is_null())
+        .flat_map(|s| s.actions)
+        .collect();
+
+    // Assert: activation registers the tenant, the mapping is the sync's
+    // settings item, links are the portal's own.
+    for pk in ["TENANTS", "T#acme#SYNC", "T#acme#PORTAL"] {
+        assert!(
+            patterns.iter().any(|p| string_like(p, pk)),
+            "the portal may not write {pk} ({patterns:?})"
+        );
+    }
+    // Members, their claims and links, the sync's reports: the sync's alone.
+    for pk in [
+        "T#acme#MEMBER",
+        "T#acme#MEMAIL",
+        "T#acme#MLINK",
+        "T#acme#LINKLOG",
+        "T#acme#WAIT",
+        "T#acme#RUN",
+        "T#acme#USER",
+    ] {
+        assert!(
+            !patterns.iter().any(|p| string_like(p, pk)),
+            "the portal may write {pk} ({patterns:?})"
+        );
+    }
+    assert_eq!(
+        write_actions,
+        BTreeSet::from([
+            "dynamodb:PutItem".to_owned(),
+            "dynamodb:UpdateItem".to_owned()
+        ]),
+        "the portal puts and updates single items, never deletes"
+    );
+    // Every write statement on the Members table carries the condition.
+    for s in statements(function, PORTAL_FUNCTION) {
+        let writes = s.actions.iter().any(|a| {
+            !matches!(
+                a.as_str(),
+                "dynamodb:GetItem"
+                    | "dynamodb:Query"
+                    | "dynamodb:BatchGetItem"
+                    | "dynamodb:ConditionCheckItem"
+            )
+        });
+        if writes && statement_targets(&s).iter().any(|t| t == "MembersTable") {
+            assert!(
+                !s.condition.is_null(),
+                "{PORTAL_FUNCTION}/{}: unconditioned write on the Members table",
+                s.sid
+            );
+        }
+    }
+}
+
+/// The Secrets Manager operations a source file calls (`.get_secret_value()`
+/// → `secretsmanager:GetSecretValue`).
+fn secrets_manager_calls(source_path: &str) -> BTreeSet<String> {
+    const OPERATIONS: &[(&str, &str)] = &[
+        ("get_secret_value", "GetSecretValue"),
+        ("create_secret", "CreateSecret"),
+        ("put_secret_value", "PutSecretValue"),
+        ("update_secret_version_stage", "UpdateSecretVersionStage"),
+        ("describe_secret", "DescribeSecret"),
+        ("list_secret_version_ids", "ListSecretVersionIds"),
+        ("delete_secret", "DeleteSecret"),
+        ("update_secret", "UpdateSecret"),
+        ("tag_resource", "TagResource"),
+        ("restore_secret", "RestoreSecret"),
+    ];
+    let source = std::fs::read_to_string(source_path)
+        .unwrap_or_else(|e| panic!("{source_path} is readable: {e}"));
+    OPERATIONS
+        .iter()
+        .filter(|(call, _)| source.contains(&format!(".{call}()")))
+        .map(|(_, action)| format!("secretsmanager:{action}"))
+        .collect()
+}
+
+#[test]
+fn the_portal_manages_token_secrets_as_the_token_store_does_and_only_reads_its_session_key() {
+    // Arrange
+    let template = template();
+    let function = &template["Resources"][PORTAL_FUNCTION];
+    let prefix = strings_in(env_var(function, "TOKEN_SECRET_PREFIX"));
+    let token_arn_suffix = format!(":secret:{}*", prefix[0]);
+    let used_by_token_store = secrets_manager_calls(TOKEN_SECRETS_RS);
+    assert!(
+        used_by_token_store.contains("secretsmanager:CreateSecret"),
+        "the token store's calls were found: {used_by_token_store:?}"
+    );
+
+    // Act
+    let mut on_tokens = BTreeSet::new();
+    let mut on_session_key = BTreeSet::new();
+    for s in statements(function, PORTAL_FUNCTION) {
+        let secrets: Vec<&String> = s
+            .actions
+            .iter()
+            .filter(|a| a.starts_with("secretsmanager:"))
+            .collect();
+        if secrets.is_empty() {
+            continue;
+        }
+        assert_eq!(
+            secrets.len(),
+            s.actions.len(),
+            "{PORTAL_FUNCTION}/{}: Secrets Manager actions have statements of their own",
+            s.sid
+        );
+        let resources = strings_in(s.resource);
+        if referenced_resource(s.resource) == Some("PortalSessionSecret") {
+            on_session_key.extend(s.actions.iter().cloned());
+        } else if resources.len() == 1 && resources[0].ends_with(&token_arn_suffix) {
+            on_tokens.extend(s.actions.iter().cloned());
+        } else {
+            panic!(
+                "{PORTAL_FUNCTION}/{}: Secrets Manager on {resources:?}, neither the tokens nor the session key",
+                s.sid
+            );
+        }
+    }
+
+    // Assert: exactly what activate / rotate / revoke call; the session key
+    // (generated by the template) is only read.
+    assert_eq!(on_tokens, used_by_token_store, "on {}*", prefix[0]);
+    assert_eq!(
+        on_session_key,
+        BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()])
+    );
+}
+
+#[test]
+fn the_portal_may_invoke_only_the_sync_function_which_it_is_told_the_name_of() {
+    // Arrange
+    let template = template();
+    let function = &template["Resources"][PORTAL_FUNCTION];
+
+    // Act
+    let invoke: Vec<Statement<'_>> = statements(function, PORTAL_FUNCTION)
+        .into_iter()
+        .filter(|s| s.actions.iter().any(|a| a.starts_with("lambda:")))
+        .collect();
+
+    // Assert
+    assert_eq!(invoke.len(), 1, "{PORTAL_FUNCTION}: one lambda statement");
+    assert_eq!(invoke[0].actions, vec!["lambda:InvokeFunction".to_owned()]);
+    assert!(
+        matches!(invoke[0].resource, Value::Tagged(t) if t.tag == "GetAtt"
+            && t.value.as_str() == Some("SyncFunction.Arn")),
+        "{PORTAL_FUNCTION} may invoke {:?}, not exactly !GetAtt SyncFunction.Arn",
+        invoke[0].resource
+    );
+    assert_eq!(
+        referenced_resource(env_var(function, "SYNC_FUNCTION_NAME")),
+        Some("SyncFunction")
+    );
+    // The SCIM functions invoke nothing.
+    for logical_id in ["ScimUsersFunction", "ScimGroupsFunction"] {
+        let f = &template["Resources"][logical_id];
+        for s in statements(f, logical_id) {
+            assert!(
+                !s.actions.iter().any(|a| a.starts_with("lambda:")),
+                "{logical_id}/{}: {:?}",
+                s.sid,
+                s.actions
+            );
+        }
+    }
+}
+
+#[test]
+fn the_portal_outputs_name_its_function_and_the_admin_route() {
+    // Arrange
+    let template = template();
+    let outputs = &template["Outputs"];
+
+    // Act
+    let name = referenced_resource(&outputs["PortalFunctionName"]["Value"]);
+    let url = strings_in(&outputs["PortalLinksUrl"]["Value"]);
+
+    // Assert
+    assert_eq!(name, Some(PORTAL_FUNCTION));
+    assert_eq!(url.len(), 1, "PortalLinksUrl is a !Sub of one string");
+    assert!(
+        url[0].starts_with("https://${ScimApi}.execute-api.")
+            && url[0].ends_with(PORTAL_LINKS_PATH),
+        "PortalLinksUrl: {}",
+        url[0]
+    );
+}
+
+#[tokio::test]
+async fn every_item_the_portal_writes_in_the_members_table_is_allowed_by_its_policy() {
+    // Arrange: the stores the portal's operations use, on a client that
+    // records written keys.
+    let app = spawn_app().await;
+    let sdk = scim_store::config::emulator_aws_config(&crate::helpers::emulator_url().await).await;
+    let keys = WrittenKeys::default();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(keys.clone())
+            .build(),
+    );
+    let table = app.config.members_table.clone().expect("a members table");
+    let state = scim_store::sync_state::DynamoSyncState::new(dynamodb.clone(), table.clone());
+    let links = scim_store::portal::DynamoPortalLinks::new(dynamodb, &table);
+    let patterns = table_write_patterns(&template(), PORTAL_FUNCTION, "MembersTable");
+    let check = |what: &str, written: Vec<String>| {
+        assert!(!written.is_empty(), "{what} wrote nothing");
+        for pk in written {
+            assert!(
+                patterns.iter().any(|p| string_like(p, &pk)),
+                "{what} wrote partition {pk}, which the portal's policy does not allow ({patterns:?})"
+            );
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    // Act + Assert: activation's registry entry, the mapping, a link.
+    use scim_store::portal::PortalLinkStore as _;
+    use scim_store::sync_state::SyncStateStore as _;
+    state.register_tenant(&app.tenant).await.unwrap();
+    check("activate (registry)", keys.take());
+    member_sync::set_mapping(
+        &state,
+        &app.tenant,
+        vec![member_sync::mapping::MappingEntry::new("title", "jobTitle")],
+    )
+    .await
+    .unwrap();
+    check("mapping set", keys.take());
+    member_sync::reset_mapping(&state, &app.tenant)
+        .await
+        .unwrap();
+    check("mapping reset", keys.take());
+    links
+        .put_link(
+            &app.tenant,
+            "link-secret",
+            now + 300,
+            Some("https://app.example/"),
+        )
+        .await
+        .unwrap();
+    check("portal link", keys.take());
+    let redeemed = links.redeem(&app.tenant, "link-secret", now).await.unwrap();
+    assert!(
+        matches!(redeemed, scim_store::portal::Redeemed::Opened { .. }),
+        "{redeemed:?}"
+    );
+    check("opening the link", keys.take());
+}
+
+/// The portal's fixtures in `events/` (the SCIM ones are replayed by
+/// lambda_events.rs).
+const PORTAL_FIXTURES: &[&str] = &["portal-open.json", "portal-link.json"];
+
+#[test]
+fn the_portal_fixtures_are_requests_api_gateway_sends_on_the_templates_portal_routes() {
+    // Arrange
+    let template = template();
+    let routes = http_routes(&template);
+
+    for name in PORTAL_FIXTURES {
+        let raw = crate::helpers::read_event(name);
+        let event: Json = serde_json::from_str(&raw).expect("JSON");
+
+        // Act
+        let request = lambda_http::request::from_str(&raw)
+            .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+        let method = request.method().as_str().to_owned();
+        let path = request.uri().path().to_owned();
+        let matched = resolve(&routes, &method, &path);
+
+        // Assert: the route API Gateway would pick is the one the event
+        // names, and it is the portal's.
+        assert_eq!(matched.len(), 1, "{name}: {method} {path}");
+        assert_eq!(matched[0].function, PORTAL_FUNCTION, "{name}");
+        assert_eq!(event["routeKey"], json!(matched[0].key()), "{name}");
+        assert_eq!(
+            event["requestContext"]["routeKey"], event["routeKey"],
+            "{name}"
+        );
+        assert_eq!(event["rawPath"], json!(path), "{name}");
+        assert_eq!(event["requestContext"]["stage"], json!("$default"));
+        let body_len = event["body"].as_str().map_or(0, str::len);
+        assert_eq!(
+            event["headers"]["content-length"],
+            json!(body_len.to_string()),
+            "{name}"
+        );
+        if matched[0].path.ends_with("/{proxy+}") {
+            let prefix = matched[0].path.trim_end_matches("{proxy+}");
+            assert_eq!(
+                event["pathParameters"]["proxy"],
+                json!(path.strip_prefix(prefix).unwrap_or_default()),
+                "{name}"
+            );
+        }
+        // The admin route's event carries the caller API Gateway's IAM
+        // authorizer verified; the portal's carry none.
+        let iam = &event["requestContext"]["authorizer"]["iam"];
+        if path == PORTAL_LINKS_PATH {
+            assert!(
+                iam["userArn"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("arn:aws:")),
+                "{name}: requestContext.authorizer.iam.userArn"
+            );
+            assert!(
+                request.headers()["authorization"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("AWS4-HMAC-SHA256 "),
+                "{name}: a SigV4 request"
+            );
+            let body: Json = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["tenant"], json!("default"), "{name}");
+        } else {
+            assert!(iam.is_null(), "{name}");
+            assert!(request.headers().get("authorization").is_none(), "{name}");
+        }
+    }
 }
