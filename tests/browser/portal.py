@@ -76,6 +76,13 @@ def count(page: Page, tile: str) -> str:
 
 
 def change_rows(page: Page) -> list[str]:
+    """The text of each `#changes` row, with any collapsed details (an
+    update's "What changes") opened first, as a person would click them."""
+    closed = page.locator("#changes tr.change details:not([open]) > summary")
+    for _ in range(100):
+        if not closed.count():
+            break
+        closed.first.click()
     return [t.strip() for t in page.locator("#changes tr.change").all_inner_texts()]
 
 

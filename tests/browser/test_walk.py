@@ -32,6 +32,9 @@ from portal import (
 def test_whole_guide(stack, new_context, tenant_id, shots):
     tenant = tenant_id()
     link = stack.mint_link(tenant)
+    # Findings that do not stop the walk (so one of them hides no later one);
+    # the test fails at its end if there are any.
+    findings: list[str] = []
     page = new_context().new_page()
 
     # Open the one-time link: 303 to the User Provisioning page, not yet active.
@@ -92,9 +95,10 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     # Synchronize: the report, then nothing left to create; Members lists them.
     synchronize(page)
     report = last_sync_counts(page)
-    assert re.search(r"\b2\b", report), (
-        f"#last-sync (its <time> aside) should show the report's counts, 2 created: {report!r}"
-    )
+    if not re.search(r"\b2\b", report):
+        findings.append(
+            f"after the first Synchronize, #last-sync (its <time> aside) shows no report counts (2 created): {report!r}"
+        )
     assert count(page, "create") == "0", "after the sync there is still something to create"
     shots.take(page, "synchronized")
     members = member_rows(page)
@@ -149,9 +153,10 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     # Synchronize shows the updates; the members carry the new property.
     synchronize(page)
     report = last_sync_counts(page)
-    assert re.search(r"updat", report, re.I) and re.search(r"\b2\b", report), (
-        f"#last-sync (its <time> aside) should report 2 updated: {report!r}"
-    )
+    if not (re.search(r"updat", report, re.I) and re.search(r"\b2\b", report)):
+        findings.append(
+            f"after the second Synchronize, #last-sync (its <time> aside) does not report 2 updated: {report!r}"
+        )
     assert count(page, "update") == "0"
     members = member_rows(page)
     for u in (adele, ben):
@@ -163,5 +168,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     link_status, resp = open_link(page, link)
     shots.take(page, "used-link-refused")
     assert link_status == 410, f"the used link answered {link_status}, not 410"
-    assert h1(page) == "This link was already used"
     assert last_sync(page) == "", "the refused-link page shows portal data"
+    if h1(page) != "This link was already used":
+        findings.append(f"the used link's page: <h1> {h1(page)!r}, want 'This link was already used'")
+    assert not findings, "\n".join(findings)
