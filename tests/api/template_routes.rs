@@ -1723,3 +1723,185 @@ fn the_portal_fixtures_are_requests_api_gateway_sends_on_the_templates_portal_ro
         }
     }
 }
+
+/// The portal's router as the portal function serves it (admin route on),
+/// on the test app's stores, with a session key of its own.
+async fn portal_router(app: &TestApp) -> axum::Router {
+    let sdk = scim_store::config::emulator_aws_config(&crate::helpers::emulator_url().await).await;
+    let key = scim_store::portal::SecretsManagerSessionKey::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        &format!("{}portal-session-key", app.config.token_secret_prefix),
+        true,
+    );
+    let state = scim_portal::PortalState::new(
+        &app.stores,
+        std::sync::Arc::new(key),
+        scim_portal::PortalConfig {
+            app_name: "scimsync".into(),
+            admin_route: true,
+        },
+        scim_portal::SyncLauncher::InProcess,
+    )
+    .expect("the test app has a Members table");
+    scim_portal::router(state)
+}
+
+/// Sends a payload-2.0 event through `router` as `functions/portal` does.
+async fn send_portal_event(router: &axum::Router, event: &Json) -> (u16, http::HeaderMap, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a payload-2.0 event");
+    let response = router
+        .clone()
+        .oneshot(request.map(axum::body::Body::new))
+        .await
+        .expect("the router is infallible");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// The portal's page for a path no route of its router has.
+const PORTAL_FALLBACK_TITLE: &str = "Page not found";
+
+#[tokio::test]
+async fn every_portal_route_of_the_template_reaches_a_handler_of_the_portal_router() {
+    // Arrange
+    let app = spawn_app().await;
+    let router = portal_router(&app).await;
+    let template = template();
+    let routes: Vec<Route> = http_routes(&template)
+        .into_iter()
+        .filter(|r| r.function == PORTAL_FUNCTION)
+        .collect();
+    // One request per route, on a path the portal serves.
+    let samples: BTreeMap<String, (&str, &str)> = [
+        ("GET /portal", ("GET", "/portal")),
+        ("ANY /portal/{proxy+}", ("GET", "/portal/static/portal.css")),
+        ("POST /admin/v1/portal-links", ("POST", PORTAL_LINKS_PATH)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(
+        routes.iter().map(Route::key).collect::<BTreeSet<_>>(),
+        samples.keys().cloned().collect::<BTreeSet<_>>(),
+        "a sample request for every portal route"
+    );
+
+    for route in &routes {
+        let (method, path) = samples[&route.key()];
+        let mut event: Json =
+            serde_json::from_str(&crate::helpers::read_event("portal-open.json")).unwrap();
+        event["routeKey"] = json!(route.key());
+        event["requestContext"]["routeKey"] = json!(route.key());
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        if let Some(prefix) = route.path.strip_suffix("{proxy+}") {
+            event["pathParameters"] = json!({"proxy": path.strip_prefix(prefix).unwrap()});
+        } else {
+            event.as_object_mut().unwrap().remove("pathParameters");
+        }
+
+        // Act
+        let (status, _, body) = send_portal_event(&router, &event).await;
+
+        // Assert: a handler answered (the admin route refuses a request
+        // without the IAM context: 403, its own answer).
+        assert!(
+            !body.contains(PORTAL_FALLBACK_TITLE),
+            "{} ({method} {path}): the portal router has no such route: {status}",
+            route.key()
+        );
+        assert_ne!(status, 405, "{} ({method} {path})", route.key());
+        assert!(
+            status < 500,
+            "{} ({method} {path}): {status} {body}",
+            route.key()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_portal_fixtures_mint_a_link_that_opens_once_through_the_portal_router() {
+    // Arrange
+    let app = spawn_app().await;
+    let router = portal_router(&app).await;
+    let mut mint: Json =
+        serde_json::from_str(&crate::helpers::read_event("portal-link.json")).unwrap();
+    let body = json!({"tenant": app.tenant.as_str(), "returnUrl": "https://app.example/settings"})
+        .to_string();
+    mint["headers"]["content-length"] = json!(body.len().to_string());
+    mint["body"] = json!(body);
+
+    // Act: the app's backend mints a link (IAM context as API Gateway sends it).
+    let (status, _, minted) = send_portal_event(&router, &mint).await;
+
+    // Assert
+    assert_eq!(status, 201, "{minted}");
+    let minted: Json = serde_json::from_str(&minted).expect("JSON");
+    let url = minted["url"].as_str().expect("url");
+    let origin = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com";
+    let path = url
+        .strip_prefix(origin)
+        .unwrap_or_else(|| panic!("{url} is on {origin}"));
+    assert!(
+        path.starts_with(&format!("/portal/open/{}/", app.tenant)),
+        "{url}"
+    );
+
+    // Without the IAM context the admin route refuses.
+    let mut unsigned = mint.clone();
+    unsigned["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    assert_eq!(send_portal_event(&router, &unsigned).await.0, 403);
+
+    // Act: the admin opens it (portal-open.json with the minted path).
+    let mut open: Json =
+        serde_json::from_str(&crate::helpers::read_event("portal-open.json")).unwrap();
+    open["rawPath"] = json!(path);
+    open["requestContext"]["http"]["path"] = json!(path);
+    open["pathParameters"]["proxy"] = json!(path.strip_prefix("/portal/").unwrap());
+    let (first, headers, _) = send_portal_event(&router, &open).await;
+    let (second, _, again) = send_portal_event(&router, &open).await;
+
+    // Assert: a session cookie for HTTPS, then the link is used up.
+    assert_eq!(first, 303);
+    let cookie = headers[http::header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("Secure")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        headers[http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/portal")
+    );
+    assert_eq!(second, 410);
+    assert!(again.contains("This link was already used"), "{again}");
+
+    // The fixture's own secret was never minted.
+    let (status, _, page) = send_portal_event(
+        &router,
+        &serde_json::from_str(&crate::helpers::read_event("portal-open.json")).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(page.contains("This link is not valid"), "{page}");
+}
