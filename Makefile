@@ -42,8 +42,9 @@ run: ## Start the emulator on EMULATOR_PORT and serve SCIM locally on PORT (Ctrl
 	$(WITH_EMULATOR) --port $(EMULATOR_PORT) -- \
 		$(CARGO) run -p scimsync -- --local serve --port $(PORT) --bootstrap-tenant default
 
-test: lint-template ## Template lint, then all workspace tests against a throwaway emulator on a free port
+test: lint-template ## Template lint, all workspace tests against a throwaway emulator, then the portal in headless Chromium
 	$(WITH_EMULATOR) --port 0 -- $(CARGO) test --workspace --all-targets
+	scripts/browser-test.sh
 
 browser-test: ## Portal in headless Chromium (Playwright, axe-core) against a throwaway local stack; screenshots in target/browser/
 	scripts/browser-test.sh

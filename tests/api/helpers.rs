@@ -583,6 +583,12 @@ pub async fn proxied_stores(
                 t,
             ))
         }),
+        portal_links: members.map(|t| {
+            Arc::new(scim_store::portal::DynamoPortalLinks::new(
+                dynamodb.clone(),
+                t,
+            ))
+        }),
     };
     (stores, requests)
 }

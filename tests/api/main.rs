@@ -12,6 +12,7 @@ mod groups_lifecycle;
 mod hardening;
 mod helpers;
 mod lambda_events;
+mod portal;
 mod smoke;
 mod sync;
 mod sync_groups;

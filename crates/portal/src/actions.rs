@@ -26,7 +26,7 @@ fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn to(notice: &str) -> Response {
-    Redirect::to(&format!("/portal/?notice={notice}")).into_response()
+    Redirect::to(&format!("/portal?notice={notice}")).into_response()
 }
 
 /// 403 for a form without the session's CSRF token: nothing is changed.
@@ -52,7 +52,7 @@ pub async fn open(
             StatusCode::SEE_OTHER,
             [
                 (header::SET_COOKIE, set_cookie(&headers, &cookie)),
-                (header::LOCATION, "/portal/".to_owned()),
+                (header::LOCATION, "/portal".to_owned()),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
                 (header::REFERRER_POLICY, "no-referrer".to_owned()),
             ],
@@ -112,7 +112,7 @@ pub async fn add_token(
     match state.tenants.rotate(&s.session.tenant).await {
         Ok(token) => reveal(&state, &s, &headers, &token).await,
         Err(scim_domain::TenancyError::Token(scim_store::tokens::TokenError::NotActive)) => {
-            Redirect::to("/portal/#activate").into_response()
+            Redirect::to("/portal#activate").into_response()
         }
         Err(e) => pages::failure(&e),
     }
@@ -196,7 +196,7 @@ pub async fn save_mapping(
         };
     }
     match state.members.set_mapping(&s.session.tenant, rows).await {
-        Ok(_) => Redirect::to("/portal/?notice=mapping-saved#mapping").into_response(),
+        Ok(_) => Redirect::to("/portal?notice=mapping-saved#mapping").into_response(),
         Err(e) => pages::failure(&e),
     }
 }
@@ -210,7 +210,7 @@ pub async fn reset_mapping(
         return forbidden(&state);
     }
     match state.members.reset_mapping(&s.session.tenant).await {
-        Ok(_) => Redirect::to("/portal/?notice=mapping-reset#mapping").into_response(),
+        Ok(_) => Redirect::to("/portal?notice=mapping-reset#mapping").into_response(),
         Err(e) => pages::failure(&e),
     }
 }

@@ -126,6 +126,10 @@ pub fn router(state: PortalState) -> Router {
         // Both spellings: the local server drops trailing slashes.
         .route("/portal", get(pages::index))
         .route("/portal/", get(pages::index))
+        // The Members and History sections' pages are the page itself,
+        // scrolled (paging by `after`).
+        .route("/portal/members", get(pages::index))
+        .route("/portal/history", get(pages::index))
         .route("/portal/open/{tenant}/{secret}", get(actions::open))
         .route("/portal/activate", post(actions::activate))
         .route("/portal/tokens", post(actions::add_token))

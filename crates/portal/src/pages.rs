@@ -86,7 +86,7 @@ fn layout(
             body {
                 header.top {
                     p.app { (config.app_name) }
-                    h1 { "User provisioning" }
+                    @if title_heading { h1 { "User provisioning" } } @else { p.title { "User provisioning" } }
                     @if let Some(t) = tenant { p.tenant { "Account: " strong { (t) } } }
                     @if let Some(b) = badge { p #status .badge { (b) } }
                 }
@@ -117,10 +117,11 @@ pub fn message_page(
 ) -> Response {
     html_response(
         status,
-        layout(
+        page(
             config,
             None,
             None,
+            false,
             html! { section.card { h1 { (title) } p { (text) } } },
         ),
     )
@@ -335,7 +336,7 @@ pub async fn revoke_confirm(State(state): State<PortalState>, s: PageSession) ->
                         input type="hidden" name="csrf" value=(s.csrf);
                         button.danger type="submit" { "Yes, revoke all tokens" }
                         " "
-                        a href="/portal/" { "Cancel" }
+                        a href="/portal" { "Cancel" }
                     }
                 }
             },

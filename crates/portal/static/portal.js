@@ -19,6 +19,6 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   if (document.getElementById("sync-running")) {
-    setTimeout(() => { window.location.replace("/portal/#preview"); }, 3000);
+    setTimeout(() => { window.location.replace("/portal#preview"); }, 3000);
   }
 });

@@ -61,6 +61,14 @@ pub fn activate(s: &PageSession, d: &PageData, x: &Extras) -> Markup {
     }
 }
 
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 fn rfc3339(t: &time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -82,7 +90,7 @@ pub fn connect(d: &PageData) -> Markup {
                 @if d.status.users == 0 && d.status.groups == 0 {
                     "No request yet: nothing has been provisioned to this account."
                 } @else {
-                    "Provisioned so far: " (d.status.users) " users · " (d.status.groups) " groups"
+                    "Provisioned so far: " (plural(d.status.users, "user")) " · " (plural(d.status.groups, "group"))
                 }
             }
         }
@@ -131,9 +139,9 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                     }
                 }
                 nav.pager aria-label="Changes pages" {
-                    @if from > 0 { a href=(format!("/portal/?from={}#preview", from.saturating_sub(CHANGES_PER_PAGE))) { "Previous" } }
+                    @if from > 0 { a href=(format!("/portal?from={}#preview", from.saturating_sub(CHANGES_PER_PAGE))) { "Previous" } }
                     " " (from + 1) "–" (from + page.len()) " of " (changes.len()) " "
-                    @if from + CHANGES_PER_PAGE < changes.len() { a href=(format!("/portal/?from={}#preview", from + CHANGES_PER_PAGE)) { "Next" } }
+                    @if from + CHANGES_PER_PAGE < changes.len() { a href=(format!("/portal?from={}#preview", from + CHANGES_PER_PAGE)) { "Next" } }
                 }
             }
             form method="post" action="/portal/sync" #sync-form {
@@ -149,6 +157,15 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                 @match &d.sync.last_success {
                     Some(t) => { "Last synchronized: " time datetime=(t) { (t) } }
                     None => { "Not synchronized yet." }
+                }
+                @if let Some(r) = d.history.iter().find(|r| r["dryRun"] != true) {
+                    " · " span.last-counts {
+                        (show(&r["counts"]["created"])) " created, "
+                        (show(&r["counts"]["updated"])) " updated, "
+                        (show(&r["counts"]["deactivated"])) " deactivated, "
+                        (show(&r["counts"]["reactivated"])) " reactivated, "
+                        (show(&r["counts"]["failed"])) " failed"
+                    }
                 }
                 " · The next automatic synchronization runs daily."
             }
@@ -223,7 +240,7 @@ pub fn members(d: &PageData) -> Markup {
                     }
                 }
                 @if let Some(next) = &d.members_next {
-                    nav.pager aria-label="Members pages" { a href=(format!("/portal/?after={next}#members")) { "Next members" } }
+                    nav.pager aria-label="Members pages" { a href=(format!("/portal?after={next}#members")) { "Next members" } }
                 }
             }
         }
