@@ -73,6 +73,18 @@ fn layout(
     badge: Option<&str>,
     body: Markup,
 ) -> Markup {
+    page(config, tenant, badge, true, body)
+}
+
+/// The document; `title_heading`: the header carries the page's `<h1>`
+/// (message pages have their own).
+fn page(
+    config: &PortalConfig,
+    tenant: Option<&str>,
+    badge: Option<&str>,
+    title_heading: bool,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
