@@ -30,7 +30,7 @@ def test_link_opens_a_session_with_a_strict_cookie(stack, new_context, tenant_id
     ctx = new_context()
     page = ctx.new_page()
     link_status, resp = open_link(page, stack.mint_link(tenant_id()))
-    assert link_status == 303 and resp.url.endswith("/portal/"), (link_status, resp.url)
+    assert link_status == 303 and resp.url.endswith("/portal"), (link_status, resp.url)
     assert h1(page) == "User provisioning"
     cookie = session_cookie(ctx)
     assert cookie, f"no {COOKIE} cookie after opening the link: {ctx.cookies()}"

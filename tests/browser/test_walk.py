@@ -39,8 +39,8 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
 
     # Open the one-time link: 303 to the User Provisioning page, not yet active.
     link_status, resp = open_link(page, link)
-    assert link_status == 303, f"the link answered {link_status}, not 303 to /portal/"
-    assert resp.status == 200 and resp.url.endswith("/portal/"), (resp.status, resp.url)
+    assert link_status == 303, f"the link answered {link_status}, not 303 to /portal"
+    assert resp.status == 200 and resp.url.endswith("/portal"), (resp.status, resp.url)
     assert h1(page) == "User provisioning"
     assert status(page) == "Not activated"
     for section in SECTIONS:
