@@ -38,6 +38,12 @@ scripts/pyvenv.sh .venv-browser requirements-browser.txt
 # 3. axe-core, exactly as locked.
 lock_hash=$(sha256sum "$NPM_DIR/package-lock.json" | cut -d' ' -f1)
 if [[ ! -f "$AXE" || ! -f "$AXE_STAMP" || "$(cat "$AXE_STAMP")" != "$lock_hash" ]]; then
+    if ! command -v npm >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        log "installing npm (apt-get) for axe-core"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        apt-get install -y -qq npm >&2
+    fi
     command -v npm >/dev/null || die "npm not found on PATH (needed for axe-core)"
     log "installing axe-core (npm ci in $NPM_DIR)"
     (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
