@@ -154,6 +154,9 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                 }
             }
             p #last-sync {
+                @if d.sync.running {
+                    "A synchronization is running… "
+                }
                 @match &d.sync.last_success {
                     Some(t) => { "Last synchronized: " time datetime=(t) { (t) } }
                     None => { "Not synchronized yet." }
