@@ -3,7 +3,6 @@
 //! token is the exception: that answer is the page itself, with the token
 //! in it once, never in a URL.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,29 +13,10 @@ use scim_store::tokens::ApiToken;
 
 use crate::PortalState;
 use crate::pages::{self, Extras};
-use crate::session::{PageSession, csrf_ok, set_cookie};
-
-/// The fields of a urlencoded form, repeated names kept in order.
-fn fields(body: &Bytes) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
+use crate::session::{CheckedForm, PageSession, set_cookie};
 
 fn to(notice: &str) -> Response {
     Redirect::to(&format!("/portal?notice={notice}")).into_response()
-}
-
-/// 403 for a form without the session's CSRF token: nothing is changed.
-fn forbidden(state: &PortalState) -> Response {
-    pages::message_page(
-        &state.config,
-        StatusCode::FORBIDDEN,
-        "This form could not be accepted",
-        "It did not come from your User Provisioning page, or the page was open too long. Nothing was changed. Go back to the page and try again.",
-    )
 }
 
 pub async fn open(
@@ -87,13 +67,9 @@ async fn reveal(
 
 pub async fn activate(
     State(state): State<PortalState>,
-    s: PageSession,
     headers: HeaderMap,
-    body: Bytes,
+    CheckedForm { session: s, .. }: CheckedForm,
 ) -> Response {
-    if !csrf_ok(&s, field(&fields(&body), "csrf")) {
-        return forbidden(&state);
-    }
     match state.tenants.activate(&s.session.tenant, None).await {
         Ok(token) => reveal(&state, &s, &headers, &token).await,
         Err(e) => pages::failure(&e),
@@ -102,13 +78,9 @@ pub async fn activate(
 
 pub async fn add_token(
     State(state): State<PortalState>,
-    s: PageSession,
     headers: HeaderMap,
-    body: Bytes,
+    CheckedForm { session: s, .. }: CheckedForm,
 ) -> Response {
-    if !csrf_ok(&s, field(&fields(&body), "csrf")) {
-        return forbidden(&state);
-    }
     match state.tenants.rotate(&s.session.tenant).await {
         Ok(token) => reveal(&state, &s, &headers, &token).await,
         Err(scim_domain::TenancyError::Token(scim_store::tokens::TokenError::NotActive)) => {
@@ -118,10 +90,10 @@ pub async fn add_token(
     }
 }
 
-pub async fn revoke(State(state): State<PortalState>, s: PageSession, body: Bytes) -> Response {
-    if !csrf_ok(&s, field(&fields(&body), "csrf")) {
-        return forbidden(&state);
-    }
+pub async fn revoke(
+    State(state): State<PortalState>,
+    CheckedForm { session: s, .. }: CheckedForm,
+) -> Response {
     match state.tenants.revoke(&s.session.tenant).await {
         Ok(_)
         | Err(scim_domain::TenancyError::Token(scim_store::tokens::TokenError::NotActive)) => {
@@ -133,12 +105,8 @@ pub async fn revoke(State(state): State<PortalState>, s: PageSession, body: Byte
 
 pub async fn synchronize(
     State(state): State<PortalState>,
-    s: PageSession,
-    body: Bytes,
+    CheckedForm { session: s, .. }: CheckedForm,
 ) -> Response {
-    if !csrf_ok(&s, field(&fields(&body), "csrf")) {
-        return forbidden(&state);
-    }
     match crate::launch::start(&state, &s.session.tenant).await {
         Ok(true) => to("sync-started"),
         Ok(false) => to("sync-running"),
@@ -171,14 +139,12 @@ pub fn row_error(e: &MappingError) -> (Option<usize>, String) {
 
 pub async fn save_mapping(
     State(state): State<PortalState>,
-    s: PageSession,
     headers: HeaderMap,
-    body: Bytes,
+    CheckedForm {
+        session: s,
+        fields: f,
+    }: CheckedForm,
 ) -> Response {
-    let f = fields(&body);
-    if !csrf_ok(&s, field(&f, "csrf")) {
-        return forbidden(&state);
-    }
     let rows = mapping_rows(&f);
     if let Err(e) = Members::check_mapping(&rows) {
         // Nothing saved: the page again, the rows as typed, the error on
@@ -203,12 +169,8 @@ pub async fn save_mapping(
 
 pub async fn reset_mapping(
     State(state): State<PortalState>,
-    s: PageSession,
-    body: Bytes,
+    CheckedForm { session: s, .. }: CheckedForm,
 ) -> Response {
-    if !csrf_ok(&s, field(&fields(&body), "csrf")) {
-        return forbidden(&state);
-    }
     match state.members.reset_mapping(&s.session.tenant).await {
         Ok(_) => Redirect::to("/portal?notice=mapping-reset#mapping").into_response(),
         Err(e) => pages::failure(&e),

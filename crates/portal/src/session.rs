@@ -2,7 +2,7 @@
 //! page and API call. State-changing requests must also echo the session's
 //! CSRF token (a form field, or the `X-CSRF-Token` header for the API).
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -112,4 +112,50 @@ pub fn csrf_ok(session: &PageSession, submitted: Option<&str>) -> bool {
     let Some(t) = submitted else { return false };
     let (a, b) = (session.csrf.as_bytes(), t.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A form POST with a valid session that carries the session's CSRF token
+/// (field `csrf`); anything else is refused before the handler runs, so
+/// nothing changes.
+#[derive(Debug)]
+pub struct CheckedForm {
+    pub session: PageSession,
+    /// The form's fields, repeated names kept in order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Largest form accepted (the mapping form with 100 rows fits easily).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+impl FromRequest<PortalState> for CheckedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &PortalState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = PageSession::from_request_parts(&mut parts, state).await?;
+        let refused = || {
+            pages::message_page(
+                &state.config,
+                StatusCode::FORBIDDEN,
+                "This form could not be accepted",
+                "It did not come from your User Provisioning page, or the page was open too long. Nothing was changed. Go back to the page and try again.",
+            )
+        };
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return Err(refused());
+        };
+        let fields: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        if !csrf_ok(&session, field(&fields, "csrf")) {
+            return Err(refused());
+        }
+        Ok(Self { session, fields })
+    }
+}
+
+/// The first value of a form field.
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
