@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rand::TryRngCore;
 use scim_proto::ids::TenantId;
 use scim_store::StoreError;
-use scim_store::portal::{PortalLinkStore, Redeemed, SessionKeyStore};
+use scim_store::portal::{PortalLinkStore, Redeemed, SessionKeyStore, random_secret};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -64,16 +63,14 @@ pub struct Portal {
     key: Arc<dyn SessionKeyStore>,
 }
 
-fn random_hex() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| StoreError::internal("generating a portal secret", e))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Whether two signatures or tokens are equal, in time independent of
+/// where they differ.
+pub fn same_token(expected: &str, submitted: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
 }
 
 /// Where the admin may be sent back to: an absolute https URL (http only on
@@ -123,7 +120,7 @@ impl Portal {
         if let Some(url) = return_url {
             check_return_url(url)?;
         }
-        let secret = random_hex()?;
+        let secret = random_secret()?;
         let expires = now() + i64::try_from(ttl.as_secs()).unwrap_or(300);
         self.links
             .put_link(tenant, &secret, expires, return_url)
@@ -155,7 +152,7 @@ impl Portal {
                 let session = Session {
                     tenant: tenant.clone(),
                     expires: now() + i64::try_from(SESSION_TTL.as_secs()).unwrap_or(3600),
-                    nonce: random_hex()?,
+                    nonce: random_secret()?,
                 };
                 tracing::info!(%tenant, "portal session opened");
                 Ok(Ok((self.encode(&session).await?, return_url)))
@@ -178,8 +175,7 @@ impl Portal {
     }
 
     async fn sign(&self, parts: &[&str]) -> Result<String, StoreError> {
-        let tag = self.mac(parts).await?.finalize().into_bytes();
-        Ok(tag.iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hex::encode(self.mac(parts).await?.finalize().into_bytes()))
     }
 
     async fn encode(&self, s: &Session) -> Result<String, StoreError> {
@@ -203,7 +199,7 @@ impl Portal {
             return Ok(None);
         };
         let expected = self.sign(&["session", tenant, expires, nonce]).await?;
-        if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
+        if !same_token(&expected, sig) {
             return Ok(None);
         }
         let (Ok(tenant), Ok(expires)) = (TenantId::parse(tenant), expires.parse::<i64>()) else {
@@ -224,17 +220,19 @@ impl Portal {
         self.sign(&["csrf", session.tenant.as_str(), &session.nonce])
             .await
     }
-
-    /// Whether `token` is the session's CSRF token.
-    pub async fn check_csrf(&self, session: &Session, token: &str) -> Result<bool, StoreError> {
-        let expected = self.csrf_token(session).await?;
-        Ok(bool::from(expected.as_bytes().ct_eq(token.as_bytes())))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_match_only_when_equal_whatever_their_length() {
+        assert!(same_token("abc123", "abc123"));
+        assert!(!same_token("abc123", "abc124"));
+        assert!(!same_token("abc123", "abc12"));
+        assert!(!same_token("abc123", ""));
+    }
 
     #[test]
     fn return_urls_must_be_https_or_loopback() {

@@ -109,9 +109,7 @@ pub fn set_cookie(headers: &HeaderMap, value: &str) -> String {
 
 /// Whether a submitted CSRF token is the session's (constant time).
 pub fn csrf_ok(session: &PageSession, submitted: Option<&str>) -> bool {
-    let Some(t) = submitted else { return false };
-    let (a, b) = (session.csrf.as_bytes(), t.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    submitted.is_some_and(|t| scim_domain::portal::same_token(&session.csrf, t))
 }
 
 /// A form POST with a valid session that carries the session's CSRF token

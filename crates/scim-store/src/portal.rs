@@ -22,6 +22,16 @@ use crate::dynamo::{get_opt_s, get_u64, key, n, pk, s};
 use crate::error::from_sdk;
 use crate::tokens::secrets::sm_error;
 
+/// 32 bytes from the operating system's CSPRNG, as 64 hex digits: link
+/// secrets, session nonces, a local session key.
+pub fn random_secret() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| StoreError::internal("generating a random secret", e))?;
+    Ok(hex::encode(bytes))
+}
+
 /// What redeeming a link found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
@@ -63,9 +73,8 @@ const PORTAL: &str = "PORTAL";
 const KEEP_AFTER_EXPIRY: i64 = 86_400;
 
 fn link_key(tenant: &TenantId, secret: &str) -> crate::dynamo::Item {
-    let digest = Sha256::digest(secret.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    key(pk(tenant, PORTAL), format!("LINK#{hex}"))
+    let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+    key(pk(tenant, PORTAL), format!("LINK#{digest}"))
 }
 
 /// [`PortalLinkStore`] on the Members table.
@@ -231,11 +240,7 @@ impl SecretsManagerSessionKey {
                 format!("the secret {} has no value", self.secret_id),
             ));
         }
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut bytes)
-            .map_err(|e| StoreError::internal("generating the portal session key", e))?;
-        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let value = random_secret()?;
         let created = self
             .client
             .create_secret()

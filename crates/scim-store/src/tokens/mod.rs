@@ -532,9 +532,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn malformed_tokens_are_rejected_without_calling_aws() {
-        // A client whose endpoint refuses connections: any call would be Err.
+    /// A store whose endpoint refuses connections: any AWS call would be Err.
+    fn unreachable_store() -> SecretsManagerTokenStore {
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
             .region(aws_sdk_secretsmanager::config::Region::from_static(
@@ -545,10 +544,15 @@ mod tests {
                 "x", "x", None, None, "test",
             ))
             .build();
-        let store = SecretsManagerTokenStore::new(
+        SecretsManagerTokenStore::new(
             aws_sdk_secretsmanager::Client::from_conf(config),
             "scimsync/test/",
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn malformed_tokens_are_rejected_without_calling_aws() {
+        let store = unreachable_store();
         let verdict = store.verify(&token("Bearer nonsense")).await.unwrap();
         assert_eq!(verdict, None);
         assert!(format!("{store:?}").contains("scimsync/test/"));
@@ -556,20 +560,7 @@ mod tests {
 
     #[tokio::test]
     async fn activate_rejects_tokens_of_other_tenants_before_any_write() {
-        let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::from_static(
-                "us-east-1",
-            ))
-            .endpoint_url("http://127.0.0.1:9")
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "x", "x", None, None, "test",
-            ))
-            .build();
-        let store = SecretsManagerTokenStore::new(
-            aws_sdk_secretsmanager::Client::from_conf(config),
-            "scimsync/test/",
-        );
+        let store = unreachable_store();
         let foreign = ApiToken::generate(&tenant("other"));
         let err = store
             .activate(&tenant("acme"), Some(foreign))
