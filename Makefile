@@ -29,7 +29,7 @@ SAM_ARGS ?=
 GUIDED ?=
 
 .PHONY: help run test lint lint-template fmt check venv emulator emulator-stop clean-venv \
-	build deploy coldstart bench browser-test
+	build deploy coldstart bench browser-test screenshots
 
 help: ## Show this help (default goal)
 	@echo "Usage: make <target> [VAR=value]"
@@ -48,6 +48,9 @@ test: lint-template ## Template lint, all workspace tests against a throwaway em
 
 browser-test: ## Portal in headless Chromium (Playwright, axe-core) against a throwaway local stack; screenshots in target/browser/
 	scripts/browser-test.sh
+
+screenshots: ## Re-take the README's screenshots (docs/screenshots/) with the browser test's whole-guide walk
+	SCIMSYNC_README_SCREENSHOTS=$(CURDIR)/docs/screenshots scripts/browser-test.sh tests/browser/test_walk.py
 
 lint: lint-template ## Lint the SAM template, check formatting, run clippy with warnings denied
 	$(CARGO) fmt --all -- --check

@@ -305,3 +305,30 @@ async fn entra_group_and_membership_requests_cost_a_constant_small_number_of_dyn
         "delete a group with members: its memberships go in the same transaction"
     );
 }
+
+#[tokio::test]
+async fn the_identity_providers_call_is_noted_once_per_interval_for_one_update_beside_the_request()
+{
+    // Arrange
+    let app = spawn_app().await;
+    let probe = format!(
+        "/Users?filter={}",
+        enc(r#"externalId eq "7d420df3-9995-4831-a406-ecf8166f5f6a""#)
+    );
+
+    // Act
+    let (first_status, first) = cost(&app, "GET", &probe, None).await;
+    let (second_status, second) = cost(&app, "GET", &probe, None).await;
+
+    // Assert
+    assert_eq!(
+        (first_status, first),
+        (200, counts(&[("GetItem", 1), ("UpdateItem", 1)])),
+        "the interval's first request also notes the call"
+    );
+    assert_eq!(
+        (second_status, second),
+        (200, counts(&[("GetItem", 1)])),
+        "later requests in the interval cost what they always did"
+    );
+}

@@ -331,6 +331,126 @@ async fn users_available_to_be_synced_show_on_the_page_and_synchronize_makes_the
 }
 
 #[tokio::test]
+async fn the_page_says_which_identity_provider_called_last_and_what_it_provisioned() {
+    // Arrange
+    let p = spawn_portal().await;
+    let cookie = p.open(&p.app.tenant).await;
+    let (_, before) = p.page(&cookie).await;
+
+    // Act: Okta's existence check, then a create.
+    let okta = [("user-agent", "Okta SCIM Client 1.0.0")];
+    let check = p
+        .app
+        .send_with(
+            "GET",
+            "/Users?filter=userName%20eq%20%22jane%40acme.com%22&startIndex=1&count=100",
+            None,
+            &p.app.token,
+            &okta,
+        )
+        .await;
+    assert_eq!(check.status, 200);
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "jane@acme.com",
+        "active": true,
+    });
+    let created = p
+        .app
+        .send_with("POST", "/Users", Some(&user), &p.app.token, &okta)
+        .await;
+    assert_eq!(created.status, 201);
+    let (_, after) = p.page(&cookie).await;
+    let status: Value = p
+        .http
+        .get(format!("{}/portal/api/status", p.origin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+
+    // Assert
+    assert!(before.contains("has not called yet"), "{before}");
+    assert!(after.contains("Last request from <b>Okta</b>"), "{after}");
+    assert!(after.contains("Provisioned so far: 1 user"), "{after}");
+    assert_eq!(status["lastCall"]["provider"], "okta", "{status}");
+    assert!(
+        status["lastCall"]["at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_running_synchronization_shows_its_progress_and_a_second_click_starts_none() {
+    // Arrange: a run in progress holds the lease, 12 created so far.
+    let p = spawn_portal().await;
+    let cookie = p.open(&p.app.tenant).await;
+    let state = p.app.stores.sync_state.clone().expect("sync state");
+    let tenant = &p.app.tenant;
+    let ttl = Duration::from_secs(60);
+    use scim_store::sync_state::SyncStateStore as _;
+    assert!(
+        state
+            .acquire_lease(tenant, "other-run", ttl)
+            .await
+            .expect("lease")
+            .is_some()
+    );
+    let run = json!({
+        "runId": "r1", "started": "2026-11-30T05:00:00.000Z", "full": true,
+        "mappingVersion": 0, "phase": "users", "cursor": "u-9",
+        "counts": {"created": 12, "updated": 3, "deactivated": 0, "reactivated": 0,
+                   "unchanged": 0, "linked": 0, "failed": 1},
+        "errors": [], "linksMade": false, "invocations": 1,
+    });
+    assert!(
+        state
+            .checkpoint(tenant, "other-run", &run, ttl)
+            .await
+            .expect("checkpoint")
+    );
+    let csrf = p.csrf(&cookie).await;
+
+    // Act
+    let status: Value = p
+        .http
+        .get(format!("{}/portal/api/sync", p.origin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("sync status")
+        .json()
+        .await
+        .expect("json");
+    let (_, page) = p.page(&cookie).await;
+    let (code, _) = p.post(&cookie, "/portal/sync", &[("csrf", &csrf)]).await;
+    let after: Value = state
+        .state(tenant)
+        .await
+        .map(|s| json!(s.lease_owner))
+        .expect("state");
+
+    // Assert
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["progress"]["phase"], "users", "{status}");
+    assert_eq!(status["progress"]["counts"]["created"], 12, "{status}");
+    assert!(
+        page.contains("so far 12 created, 3 updated, 0 deactivated, 0 reactivated, 1 failed"),
+        "{page}"
+    );
+    assert_eq!(
+        code, 303,
+        "the form answers with the page, saying a sync runs"
+    );
+    assert_eq!(after, json!("other-run"), "a second sync took the lease");
+}
+
+#[tokio::test]
 async fn a_bad_mapping_row_is_refused_on_its_row_and_nothing_is_saved() {
     let p = spawn_portal().await;
     let cookie = p.open(&p.app.tenant).await;

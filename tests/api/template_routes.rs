@@ -1739,6 +1739,7 @@ async fn portal_router(app: &TestApp) -> axum::Router {
         scim_portal::PortalConfig {
             app_name: "scimsync".into(),
             admin_route: true,
+            sync_schedule: None,
         },
         scim_portal::SyncLauncher::InProcess,
     )

@@ -19,6 +19,12 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "target" / "browser"))
+# Where the whole-guide walk writes the README's screenshots (make screenshots).
+README_SHOTS = (
+    Path(os.environ["SCIMSYNC_README_SCREENSHOTS"])
+    if os.environ.get("SCIMSYNC_README_SCREENSHOTS")
+    else None
+)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 AXE_JS = Path(
     os.environ.get("AXE_JS", ROOT / "tests/browser/node_modules/axe-core/axe.min.js")
@@ -142,11 +148,21 @@ class Shots:
         for old in ARTIFACTS.glob(f"{prefix}-[0-9][0-9]-*.png"):
             old.unlink()
 
-    def take(self, page, name: str) -> Path:
+    def take(self, page, name: str, readme: tuple[str, str] | None = None, mask=()) -> Path:
+        """A full-page screenshot; with `readme=(selector, file name)` and
+        SCIMSYNC_README_SCREENSHOTS set (`make screenshots`), also that
+        section alone into that folder, for the README. `mask` covers
+        secrets (the API token) with a box."""
         self.n += 1
         path = ARTIFACTS / f"{self.prefix}-{self.n:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True, mask=list(mask))
         self.paths.append(path)
+        if readme and README_SHOTS:
+            selector, file = readme
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            section = page.locator(selector)
+            section.scroll_into_view_if_needed()
+            section.screenshot(path=str(README_SHOTS / file), mask=list(mask), animations="disabled")
         return path
 
 

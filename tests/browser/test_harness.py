@@ -42,3 +42,20 @@ def test_chromium_renders_clicks_and_screenshots_a_local_page(browser):
         page.close()
     finally:
         server.shutdown()
+
+
+def test_the_readmes_screenshots_are_the_ones_the_walk_takes():
+    """The README shows what `make screenshots` (the whole-guide walk)
+    produces: the same files, each present, none stale or hand-made."""
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    walk = (ROOT / "tests" / "browser" / "test_walk.py").read_text()
+    shown = set(re.findall(r"docs/screenshots/([\w.-]+\.png)", readme))
+    taken = set(re.findall(r'readme=\("[^"]+", "([\w.-]+\.png)"\)', walk))
+    assert shown, "the README shows no screenshots"
+    assert shown == taken, f"README shows {sorted(shown)}, the walk takes {sorted(taken)}"
+    on_disk = {p.name for p in (ROOT / "docs" / "screenshots").glob("*.png")}
+    assert on_disk == taken, f"docs/screenshots has {sorted(on_disk)}; run make screenshots"

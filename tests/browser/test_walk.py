@@ -4,7 +4,9 @@ SCIM, see them available to be synced, Synchronize, find them under Members,
 edit the attribute mapping (a bad path refused on its row, a good one saved),
 Synchronize the updates, and find the used link refused.
 
-Screenshots of each step: target/browser/whole-guide-NN-<step>.png."""
+Screenshots of each step: target/browser/whole-guide-NN-<step>.png; with
+SCIMSYNC_README_SCREENSHOTS=docs/screenshots (`make screenshots`), the
+README's screenshots too, section by section, the token masked."""
 
 import re
 
@@ -52,12 +54,17 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     assert tenant_url == stack.tenant_url, (tenant_url, stack.tenant_url)
     assert token.startswith(f"scimsync_{tenant}_"), "the API token is not this tenant's"
     assert len(page.get_by_role("button", name="Copy").all()) >= 2, "no Copy buttons"
-    shots.take(page, "activated-token-shown")
+    shots.take(
+        page,
+        "activated-token-shown",
+        readme=("#activate", "1-activate.png"),
+        mask=[page.locator("#api-token")],
+    )
 
     page.goto("/portal/")
     assert status(page) == "Active — waiting for your identity provider"
     assert token not in page.content(), "the token is shown again after the one-time reveal"
-    expect(page.locator("#idp-activity")).to_contain_text("No request yet")
+    expect(page.locator("#last-call")).to_contain_text("has not called yet")
     expect(page.locator("#connect")).to_contain_text(tenant_url)
     expect(page.locator("#tokens")).to_be_visible()
 
@@ -75,7 +82,8 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     assert re.search(r"\b3 users?\b", activity) and re.search(r"\b1 groups?\b", activity), (
         f"#idp-activity should say 3 users · 1 group, says {activity!r}"
     )
-    shots.take(page, "identity-provider-connected")
+    expect(page.locator("#last-call")).to_contain_text("Last request from")
+    shots.take(page, "identity-provider-connected", readme=("#connect", "2-connect.png"))
 
     # Users available to be synced: exactly the two active ones, to create.
     assert [count(page, t) for t in ("create", "update", "deactivate", "reactivate")] == [
@@ -90,7 +98,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
         assert re.search(r"create|new member", row, re.I), f"action of {u.user_name} is not create: {row!r}"
     assert not any(carl.user_name in r for r in rows), "the disabled user would be created"
     page.locator("#preview").scroll_into_view_if_needed()
-    shots.take(page, "users-available-to-be-synced")
+    shots.take(page, "users-available-to-be-synced", readme=("#preview", "3-available.png"))
 
     # Synchronize: the report, then nothing left to create; Members lists them.
     synchronize(page)
@@ -111,7 +119,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     assert not any(carl.user_name in r for r in members), "the disabled user became a member"
     expect(page.locator("#history-table")).to_contain_text(re.compile(r"\d"))
     page.locator("#members").scroll_into_view_if_needed()
-    shots.take(page, "members")
+    shots.take(page, "members", readme=("#members", "4-members.png"))
 
     # A bad mapping path: the error is on its row, and nothing is saved.
     before = mapping_rows(page)
@@ -125,7 +133,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
         "the .row-error is not on the row with the bad path"
     )
     bad.scroll_into_view_if_needed()
-    shots.take(page, "mapping-error-on-row")
+    shots.take(page, "mapping-error-on-row", readme=("#mapping", "5-mapping-error.png"))
     page.goto("/portal/")
     assert mapping_rows(page) == before, "the refused mapping was saved (in part)"
 
@@ -148,7 +156,7 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
         assert row and re.search(r"update", row, re.I), f"no update row for {u.user_name}: {rows}"
         assert "firstName" in row, f"the update of {u.user_name} does not show the property: {row!r}"
     page.locator("#preview").scroll_into_view_if_needed()
-    shots.take(page, "preview-updates")
+    shots.take(page, "preview-updates", readme=("#preview", "6-updates.png"))
 
     # Synchronize shows the updates; the members carry the new property.
     synchronize(page)

@@ -75,7 +75,7 @@ impl From<&scim_store::Stores> for Domain {
         let tenants = Tenants::new(
             stores.tokens.clone(),
             sync.as_ref().map(|(_, state)| state.clone()),
-            directory.clone(),
+            stores.stats.clone(),
         );
         let members = sync.map(|(members, state)| Members::new(&directory, members, state));
         Self {

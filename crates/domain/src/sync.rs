@@ -30,6 +30,8 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, Default)]
 pub struct SyncStatus {
     pub running: bool,
+    /// While running: what the run has done so far (its last checkpoint).
+    pub progress: Option<member_sync::RunProgress>,
     /// When the last complete run finished (RFC 3339).
     pub last_success: Option<String>,
     /// When the last run (complete or not) finished.
@@ -142,9 +144,15 @@ impl Members {
         let now_ms = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp())
             .unwrap_or_default()
             * 1000;
+        let running =
+            state.lease_owner.is_some() && state.lease_expires_ms.is_some_and(|e| e > now_ms);
         Ok(SyncStatus {
-            running: state.lease_owner.is_some()
-                && state.lease_expires_ms.is_some_and(|e| e > now_ms),
+            running,
+            progress: state
+                .run
+                .as_ref()
+                .filter(|_| running)
+                .and_then(member_sync::RunProgress::from_checkpoint),
             last_success: state.last_success,
             last_run: state.last_run,
         })

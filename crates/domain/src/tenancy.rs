@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use scim_proto::ids::TenantId;
+use scim_proto::provider::Provider;
 use scim_store::StoreError;
+use scim_store::calls::{DirectoryStats, ProviderCall};
 use scim_store::sync_state::SyncStateStore;
 use scim_store::tokens::{ApiToken, TokenError, TokenInfo, TokenStore};
-
-use crate::Directory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
@@ -32,32 +32,53 @@ pub struct TenantStatus {
     /// Provisioned users and groups in the directory.
     pub users: usize,
     pub groups: usize,
+    /// When the identity provider last called, and which one (recorded at
+    /// most once per [`CALL_RECORD_INTERVAL`] per function instance).
+    pub last_call: Option<ProviderCall>,
 }
+
+/// How often one function instance records a tenant's latest call: the
+/// page's "last called" costs one write per tenant per instance per
+/// interval, not one per request.
+pub const CALL_RECORD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The tenants' provisioning switch and API tokens.
 #[derive(Debug, Clone)]
 pub struct Tenants {
     tokens: Arc<dyn TokenStore>,
     registry: Option<Arc<dyn SyncStateStore>>,
-    directory: Directory,
+    stats: Arc<dyn DirectoryStats>,
 }
 
 impl Tenants {
     pub fn new(
         tokens: Arc<dyn TokenStore>,
         registry: Option<Arc<dyn SyncStateStore>>,
-        directory: Directory,
+        stats: Arc<dyn DirectoryStats>,
     ) -> Self {
         Self {
             tokens,
             registry,
-            directory,
+            stats,
         }
     }
 
     /// The tenant a request's bearer token authenticates, if any.
     pub async fn authenticate(&self, token: &ApiToken) -> Result<Option<TenantId>, StoreError> {
         self.tokens.verify(token).await
+    }
+
+    /// Notes that the tenant's identity provider called just now.
+    pub async fn record_call(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+    ) -> Result<(), StoreError> {
+        let call = ProviderCall {
+            at: scim_proto::resource::format_time(time::OffsetDateTime::now_utc()),
+            provider,
+        };
+        self.stats.record_call(tenant, &call).await
     }
 
     /// Turns provisioning on: `chosen` (or a fresh token) becomes the only
@@ -98,12 +119,14 @@ impl Tenants {
             .await?
             .map(|s| s.tokens)
             .unwrap_or_default();
+        let summary = self.stats.summary(tenant).await?;
         Ok(TenantStatus {
             tenant: tenant.clone(),
             active: !tokens.is_empty(),
             tokens,
-            users: self.directory.users.count(tenant).await?,
-            groups: self.directory.groups.count(tenant).await?,
+            users: summary.users,
+            groups: summary.groups,
+            last_call: summary.last_call,
         })
     }
 }

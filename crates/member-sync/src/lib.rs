@@ -31,7 +31,7 @@ mod mapping_store;
 mod plan;
 mod report;
 
-pub use engine::{SyncEngine, SyncOptions};
+pub use engine::{RunProgress, SyncEngine, SyncOptions};
 pub use error::SyncError;
 pub use mapping_store::{mapping_entries, reset_mapping, set_mapping, show_mapping};
 pub use report::{

@@ -58,6 +58,7 @@ async fn status(State(state): State<PortalState>, s: ApiSession, headers: Header
             "tokens": st.tokens.iter().map(|t| json!({"id": t.id, "created": t.created.unix_timestamp()})).collect::<Vec<_>>(),
             "users": st.users,
             "groups": st.groups,
+            "lastCall": st.last_call.as_ref().map(|c| json!({"at": c.at, "provider": c.provider.as_str()})),
             "csrf": s.0.csrf,
         }))
         .into_response(),
@@ -118,7 +119,7 @@ async fn preview(State(state): State<PortalState>, s: ApiSession) -> Response {
 async fn sync_status(State(state): State<PortalState>, s: ApiSession) -> Response {
     match state.members.status(&s.0.session.tenant).await {
         Ok(st) => Json(
-            json!({"running": st.running, "lastSuccess": st.last_success, "lastRun": st.last_run}),
+            json!({"running": st.running, "progress": st.progress, "lastSuccess": st.last_success, "lastRun": st.last_run}),
         )
         .into_response(),
         Err(e) => failed(&e),

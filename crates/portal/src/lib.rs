@@ -10,6 +10,7 @@
 //! - [`actions`]: the form handlers; [`api`]: the JSON API.
 //! - [`admin`]: minting links (`POST /admin/v1/portal-links`, IAM-authorised
 //!   by API Gateway).
+//! - [`schedule`]: when the next automatic synchronization runs.
 //! - [`launch`]: starting a sync (in process locally, by asynchronous invoke
 //!   deployed).
 //!
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod api;
 pub mod launch;
 pub mod pages;
+pub mod schedule;
 pub mod session;
 
 use std::sync::Arc;
@@ -44,6 +46,9 @@ pub struct PortalConfig {
     /// Whether the admin route is served (deployed: behind API Gateway's
     /// IAM authorizer; never on the local server).
     pub admin_route: bool,
+    /// The daily sync's EventBridge schedule (deployed); none locally,
+    /// where nothing synchronizes on its own.
+    pub sync_schedule: Option<schedule::Schedule>,
 }
 
 impl Default for PortalConfig {
@@ -51,6 +56,7 @@ impl Default for PortalConfig {
         Self {
             app_name: "scimsync".into(),
             admin_route: false,
+            sync_schedule: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct PageData {
     pub members: Vec<Member>,
     pub members_next: Option<String>,
     pub history: Vec<Value>,
+    /// When automatic synchronizations run (none locally).
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 /// What one render adds to the data: a token shown once, a notice, a
@@ -267,6 +269,7 @@ pub async fn load(
         members,
         members_next,
         history,
+        schedule: state.config.sync_schedule.clone(),
     })
 }
 

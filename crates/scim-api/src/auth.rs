@@ -11,6 +11,7 @@ use http::request::Parts;
 use http::{HeaderValue, header};
 use scim_proto::ScimError;
 use scim_proto::ids::TenantId;
+use scim_proto::provider::Provider;
 use scim_store::tokens::ApiToken;
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -33,13 +34,32 @@ pub async fn require_tenant(
     };
     match state.tenants().authenticate(&token).await {
         Ok(Some(tenant)) => {
-            tracing::Span::current().record("tenant", tenant.as_str());
-            if let Admission::Limited(wait) = state.limits.check(&tenant, Instant::now()) {
+            let provider = Provider::from_user_agent(
+                req.headers()
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            let span = tracing::Span::current();
+            span.record("tenant", tenant.as_str());
+            span.record("provider", provider.as_str());
+            let now = Instant::now();
+            if let Admission::Limited(wait) = state.limits.check(&tenant, now) {
                 tracing::info!(%tenant, "tenant over its request rate limit");
                 return too_many_requests(wait);
             }
-            req.extensions_mut().insert(tenant);
-            next.run(req).await
+            req.extensions_mut().insert(tenant.clone());
+            if !state.calls.due(&tenant, now) {
+                return next.run(req).await;
+            }
+            // Written beside the request, not before it: no added latency,
+            // and a failure to note the call never fails the request.
+            let tenants = state.tenants();
+            let (response, recorded) =
+                tokio::join!(next.run(req), tenants.record_call(&tenant, provider));
+            if let Err(e) = recorded {
+                tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not record the identity provider's call");
+            }
+            response
         }
         Ok(None) => {
             tracing::info!("rejected a request with an invalid API token");

@@ -4,8 +4,9 @@
 //!
 //! Layout:
 //! - [`router`] builds the app: routes, auth, body limit, path normalisation.
-//! - [`auth`]: bearer-token middleware that resolves the tenant and applies
-//!   its request rate limit ([`limits`]).
+//! - [`auth`]: bearer-token middleware that resolves the tenant, applies
+//!   its request rate limit ([`limits`]) and notes the identity provider's
+//!   call ([`calls`]).
 //! - [`extract`]: SCIM-aware request parsing (JSON body in either content
 //!   type, list query parameters, `If-Match`).
 //! - [`response`]: `application/scim+json` responses with ETag/Location.
@@ -17,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod calls;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -30,10 +32,12 @@ pub mod users;
 use std::sync::Arc;
 
 use scim_domain::{Directory, Tenants};
+use scim_store::calls::DirectoryStats;
 use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
 
+use crate::calls::CallRecorder;
 use crate::limits::TenantLimiter;
 
 pub use router::{App, app, router};
@@ -45,8 +49,12 @@ pub struct AppState {
     pub users: Arc<dyn UserStore>,
     pub groups: Arc<dyn GroupStore>,
     pub tokens: Arc<dyn TokenStore>,
+    /// Counts and the identity provider's last call.
+    pub stats: Arc<dyn DirectoryStats>,
     /// Per-tenant request rate limits (in this process).
     pub limits: Arc<TenantLimiter>,
+    /// When this process last recorded each tenant's call.
+    pub calls: Arc<CallRecorder>,
 }
 
 impl AppState {
@@ -57,7 +65,7 @@ impl AppState {
 
     /// The tenants' token operations (authentication).
     pub fn tenants(&self) -> Tenants {
-        Tenants::new(self.tokens.clone(), None, self.directory())
+        Tenants::new(self.tokens.clone(), None, self.stats.clone())
     }
 
     /// The same state with another per-tenant rate limit (requests per
@@ -80,7 +88,9 @@ impl From<scim_store::Stores> for AppState {
             users: stores.users,
             groups: stores.groups,
             tokens: stores.tokens,
+            stats: stores.stats,
             limits: Arc::default(),
+            calls: Arc::default(),
         }
     }
 }

@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
                 method = %req.method(),
                 path = %req.uri().path(),
                 tenant = tracing::field::Empty,
+                provider = tracing::field::Empty,
             )
         }))
         .with_state(state)

@@ -24,6 +24,7 @@
 //! - [`list`]: paging parameters and `ListResponse`.
 //! - [`discovery`]: `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`.
 //! - [`ids`]: identifier newtypes.
+//! - [`provider`]: which identity provider a `User-Agent` names.
 //!
 //! Unit tests sit beside the code they test (`patch/tests/` and
 //! `filter/tests/` split by topic); property tests are in `tests/fuzz.rs`.
@@ -44,6 +45,7 @@ pub mod list;
 pub mod patch;
 pub mod path;
 pub mod projection;
+pub mod provider;
 pub mod resource;
 pub mod schema;
 

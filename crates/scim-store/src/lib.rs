@@ -26,6 +26,9 @@
 //! - [`tokens`]: token format, secret document and [`tokens::TokenStore`];
 //!   `tokens::secrets` (Secrets Manager reads and compare-and-swap writes)
 //!   and `tokens::cache` (per-instance digest cache, unseen-tenant budget).
+//! - [`calls`]: [`calls::DirectoryStats`]: the tenant's resource counts and
+//!   the identity provider's last call. Changes with what the page shows of
+//!   the connection.
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`deletion`]: what a DELETE works on; deletes larger than one
 //!   transaction.
@@ -42,6 +45,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod calls;
 mod claims;
 pub mod config;
 pub mod deletion;
@@ -68,6 +72,8 @@ pub struct Stores {
     pub users: Arc<users::DynamoUserStore>,
     pub groups: Arc<groups::DynamoGroupStore>,
     pub tokens: Arc<tokens::SecretsManagerTokenStore>,
+    /// Counts and the identity provider's last call (directory table).
+    pub stats: Arc<calls::DynamoDirectoryStats>,
     /// Members and sync state: present when `StoreConfig::members_table` is.
     pub members: Option<Arc<members::DynamoMemberStore>>,
     pub sync_state: Option<Arc<sync_state::DynamoSyncState>>,
@@ -129,6 +135,10 @@ impl Stores {
                 &config.directory_table,
             )),
             groups: Arc::new(groups::DynamoGroupStore::new(
+                dynamodb.clone(),
+                &config.directory_table,
+            )),
+            stats: Arc::new(calls::DynamoDirectoryStats::new(
                 dynamodb.clone(),
                 &config.directory_table,
             )),

@@ -21,6 +21,7 @@
 //! | membership        | `T#<tenant>#GM#<group id>` | `<user id>` |
 //! | membership mirror | `T#<tenant>#UG#<user id>` | `<group id>` |
 //! | tenant counters   | `T#<tenant>#STATS`        | `STATS` (`users`, `groups`) |
+//! | identity provider's last call | `T#<tenant>#STATS` | `CALL` (`calledAt`, `provider`) |
 //! | user changed since the last Members sync | `T#<tenant>#DIRTY` | `<user id>` (`version`, `deleted`) |
 //! | groups changed since the last Members sync | `T#<tenant>#GSYNC` | `U#<user id>` or `G#<group id>` (`mark`) |
 //! | user's membership head | `T#<tenant>#UG#<user id>` | `#` (`joined`; `unfinished` + last meta) |

@@ -134,8 +134,6 @@ const USER_EXT: &str = "USEREXT";
 /// The dirty set: one item per user changed since the last sync, written in
 /// the same transaction as the change, so no change can be missed.
 const DIRTY: &str = "DIRTY";
-/// Tenant counter of users (on the stats item).
-const USERS_COUNTER: &str = "users";
 
 fn email_pk(tenant: &TenantId, email_key: &str) -> String {
     pk(tenant, &format!("EMAIL#{email_key}"))
@@ -145,7 +143,7 @@ impl Resource for StoredUser {
     type Doc = UserResource;
     const KIND: &'static str = USER;
     const NOUN: &'static str = "user";
-    const COUNTER: &'static str = USERS_COUNTER;
+    const COUNTER: &'static str = dynamo::USERS_COUNTER;
     const NAME_CLAIM: &'static str = USER_NAME;
     const NAME_UNIQUE: Unique = Unique::UserName;
     const EXT_CLAIM: &'static str = USER_EXT;

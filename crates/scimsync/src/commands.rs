@@ -178,9 +178,17 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
                 .map(|i| json!({"id": i.id, "created": i.created.to_string()}))
                 .collect();
             let status = if s.active { "active" } else { "inactive" };
+            let last_call = s
+                .last_call
+                .as_ref()
+                .map(|c| json!({"at": c.at, "provider": c.provider.as_str()}));
+            let last_call_text = s.last_call.as_ref().map_or_else(
+                || "never".to_owned(),
+                |c| format!("{} ({})", c.at, c.provider.display_name()),
+            );
             ctx.print(
-                &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups}),
-                || format!("Tenant: {}\nProvisioning: {status}\nTokens: {}\nUsers: {users}\nGroups: {groups}", t.tenant, ids.len()),
+                &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups, "lastCall": last_call}),
+                || format!("Tenant: {}\nProvisioning: {status}\nTokens: {}\nUsers: {users}\nGroups: {groups}\nLast call: {last_call_text}", t.tenant, ids.len()),
             );
         }
     }

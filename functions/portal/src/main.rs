@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use scim_portal::schedule::Schedule;
 use scim_portal::{PortalConfig, PortalState, SyncLauncher};
 use scim_store::Stores;
 use scim_store::config::{MissingEnv, StoreConfig, load_aws_config};
@@ -49,6 +50,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             app_name: optional("APP_NAME").unwrap_or_else(|| "scimsync".to_owned()),
             // Behind API Gateway's IAM authorizer (infra/template.yaml).
             admin_route: true,
+            sync_schedule: optional("SYNC_SCHEDULE").map(|e| Schedule::parse(&e)),
         },
         SyncLauncher::Lambda {
             client: aws_sdk_lambda::Client::new(&sdk),

@@ -63,6 +63,36 @@ pub(super) struct Checkpoint {
     pub invocations: u32,
 }
 
+/// What a running sync has done so far, as its last checkpoint says (for a
+/// page that shows the run's progress).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunProgress {
+    /// When the run started (RFC 3339).
+    pub started: String,
+    /// The phase it is in: memberships, users, links, dirty, waits, done.
+    pub phase: String,
+    /// Outcomes so far.
+    pub counts: crate::SyncCounts,
+}
+
+impl RunProgress {
+    /// The progress a stored checkpoint ([`SyncState::run`]) records, if it
+    /// is one.
+    pub fn from_checkpoint(run: &serde_json::Value) -> Option<Self> {
+        let c = Checkpoint::deserialize(run).ok()?;
+        let phase = serde_json::to_value(c.phase)
+            .ok()?
+            .as_str()
+            .map(str::to_owned)?;
+        Some(Self {
+            started: c.started,
+            phase,
+            counts: c.totals.counts,
+        })
+    }
+}
+
 /// The members of a renamed group looked at so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -267,6 +297,19 @@ mod tests {
         cp.cursor = Some("u-42".into());
         cp.totals.counts.created = 7;
         cp
+    }
+
+    #[test]
+    fn a_saved_checkpoint_reads_as_the_runs_progress() {
+        let cp = saved(true, 3);
+        let stored = serde_json::to_value(&cp).unwrap();
+
+        let progress = RunProgress::from_checkpoint(&stored).unwrap();
+
+        assert_eq!(progress.phase, "dirty");
+        assert_eq!(progress.counts.created, 7);
+        assert_eq!(progress.started, cp.started);
+        assert_eq!(RunProgress::from_checkpoint(&json!({"not": "a run"})), None);
     }
 
     fn options(dry_run: bool, full: bool) -> SyncOptions {

@@ -37,6 +37,7 @@ use scim_store::members::MemberStore;
 use scim_store::sync_state::{StoredReport, SyncState, SyncStateStore};
 use scim_store::users::UserStore;
 
+pub use self::checkpoint::RunProgress;
 use self::checkpoint::{Checkpoint, Lease};
 use self::overlay::Overlay;
 use self::tally::Tally;

@@ -2,6 +2,7 @@
 
 use maud::{Markup, html};
 use member_sync::ChangeAction;
+use scim_domain::tenancy::CALL_RECORD_INTERVAL;
 
 use super::{CHANGES_PER_PAGE, COPY_ICON, Extras, PageData, action_word, show};
 use crate::session::PageSession;
@@ -39,7 +40,7 @@ pub fn activate(s: &PageSession, d: &PageData, x: &Extras) -> Markup {
                     thead { tr { th scope="col" { "Token id" } th scope="col" { "Created" } } }
                     tbody {
                         @for t in &d.status.tokens {
-                            tr { td { code { (t.id) } } td { time datetime=(rfc3339(&t.created)) { (rfc3339(&t.created)) } } }
+                            tr { td { code { (t.id) } } td { time datetime=(rfc3339(&t.created)) { (readable_time(&rfc3339(&t.created))) } } }
                         }
                     }
                 }
@@ -69,6 +70,37 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// What a running sync has done so far (the script refreshes this line
+/// from `/portal/api/sync` while the run goes on).
+fn running_text(progress: Option<&member_sync::RunProgress>) -> String {
+    match progress {
+        None => "A synchronization is running…".to_owned(),
+        Some(p) => format!(
+            "A synchronization is running… so far {} created, {} updated, {} deactivated, {} reactivated, {} failed.",
+            p.counts.created,
+            p.counts.updated,
+            p.counts.deactivated,
+            p.counts.reactivated,
+            p.counts.failed
+        ),
+    }
+}
+
+fn next_sync(d: &PageData) -> String {
+    match &d.schedule {
+        Some(schedule) => schedule.describe(time::OffsetDateTime::now_utc()),
+        None => "This local server has no automatic synchronization: use Synchronize.".to_owned(),
+    }
+}
+
+/// `2026-11-30T05:40:12.345Z` as `2026-11-30 05:40 UTC`.
+fn readable_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(minute)) => format!("{day} {minute} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
 fn rfc3339(t: &time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -86,11 +118,23 @@ pub fn connect(d: &PageData) -> Markup {
                 li { "Under " b { "Users and groups" } ", assign the users and groups to provision." }
                 li { "Back under " b { "Provisioning" } ", set " b { "Provisioning Status" } " to " b { "On" } " and save." }
             }
-            p #idp-activity {
-                @if d.status.users == 0 && d.status.groups == 0 {
-                    "No request yet: nothing has been provisioned to this account."
-                } @else {
-                    "Provisioned so far: " (plural(d.status.users, "user")) " · " (plural(d.status.groups, "group"))
+            div #idp-activity {
+                p #last-call {
+                    @match &d.status.last_call {
+                        None => "Your identity provider has not called yet. After Test Connection or the first provisioning cycle, this says when it last did.",
+                        Some(call) => {
+                            "Last request from " b { (call.provider.display_name()) } ": "
+                            time datetime=(call.at) { (readable_time(&call.at)) }
+                            " (noted at most every " (CALL_RECORD_INTERVAL.as_secs() / 60) " minutes)."
+                        }
+                    }
+                }
+                p #provisioned {
+                    @if d.status.users == 0 && d.status.groups == 0 {
+                        "Nothing has been provisioned to this account yet."
+                    } @else {
+                        "Provisioned so far: " (plural(d.status.users, "user")) " · " (plural(d.status.groups, "group"))
+                    }
                 }
             }
         }
@@ -148,7 +192,7 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                 (csrf(s))
                 @if d.sync.running {
                     button.primary type="submit" disabled { "Synchronize" }
-                    p #sync-running role="status" { "A synchronization is running…" }
+                    p #sync-running role="status" aria-live="polite" { (running_text(d.sync.progress.as_ref())) }
                 } @else {
                     button.primary type="submit" { "Synchronize" }
                 }
@@ -158,7 +202,7 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                     "A synchronization is running… "
                 }
                 @match &d.sync.last_success {
-                    Some(t) => { "Last synchronized: " time datetime=(t) { (t) } }
+                    Some(t) => { "Last synchronized: " time datetime=(t) { (readable_time(t)) } }
                     None => { "Not synchronized yet." }
                 }
                 @if let Some(r) = d.history.iter().find(|r| r["dryRun"] != true) {
@@ -170,7 +214,7 @@ pub fn preview(s: &PageSession, d: &PageData) -> Markup {
                         (show(&r["counts"]["failed"])) " failed"
                     }
                 }
-                " · The next automatic synchronization runs daily."
+                " · " span #next-sync { (next_sync(d)) }
             }
         }
     }

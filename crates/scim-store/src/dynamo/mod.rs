@@ -96,9 +96,15 @@ pub(crate) fn storable_key(value: &str) -> bool {
     !value.is_empty() && value.len() <= MAX_SORT_KEY_BYTES
 }
 
+/// The tenant's counters partition and item (see [`crate::calls`]).
+pub(crate) const STATS: &str = "STATS";
+/// The counters in the [`stats_key`] item.
+pub(crate) const USERS_COUNTER: &str = "users";
+pub(crate) const GROUPS_COUNTER: &str = "groups";
+
 /// The tenant's counters item.
 pub(crate) fn stats_key(tenant: &TenantId) -> Item {
-    key(pk(tenant, "STATS"), "STATS")
+    key(pk(tenant, STATS), STATS)
 }
 
 /// Resource metadata as item attributes.

@@ -20,13 +20,12 @@ use crate::resources::{Resource, Resources};
 const GROUP: &str = "GROUP";
 const GROUP_NAME: &str = "GROUPNAME";
 const GROUP_EXT: &str = "GROUPEXT";
-const GROUPS_COUNTER: &str = "groups";
 
 impl Resource for StoredGroup {
     type Doc = GroupResource;
     const KIND: &'static str = GROUP;
     const NOUN: &'static str = "group";
-    const COUNTER: &'static str = GROUPS_COUNTER;
+    const COUNTER: &'static str = dynamo::GROUPS_COUNTER;
     const NAME_CLAIM: &'static str = GROUP_NAME;
     const NAME_UNIQUE: Unique = Unique::DisplayName;
     const EXT_CLAIM: &'static str = GROUP_EXT;
