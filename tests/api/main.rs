@@ -13,6 +13,7 @@ mod hardening;
 mod helpers;
 mod lambda_events;
 mod portal;
+mod search;
 mod smoke;
 mod sync;
 mod sync_groups;

@@ -64,6 +64,8 @@ const FUNCTIONS: &[FunctionSpec] = &[
         binary: "scim-users",
         paths: &[
             "/scim/v2/Users",
+            // RFC 7644 §3.4.3 at the root: reads users and groups.
+            "/scim/v2/.search",
             "/scim/v2/ServiceProviderConfig",
             "/scim/v2/ResourceTypes",
             "/scim/v2/Schemas",
@@ -122,6 +124,13 @@ const ENDPOINTS: &[&str] = &[
     "/scim/v2/ResourceTypes/User",
     "/scim/v2/Schemas",
     "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+];
+
+/// The RFC 7644 §3.4.3 searches (POST), each of which some route must carry.
+const SEARCH_ENDPOINTS: &[&str] = &[
+    "/scim/v2/Users/.search",
+    "/scim/v2/Groups/.search",
+    "/scim/v2/.search",
 ];
 
 // --- Reading the template ------------------------------------------------------
@@ -454,7 +463,11 @@ fn every_endpoint_entra_calls_is_routed_to_exactly_one_function() {
     let template = template();
     let routes = http_routes(&template);
 
-    for endpoint in ENDPOINTS {
+    let requests = ENDPOINTS
+        .iter()
+        .map(|e| ("GET", e))
+        .chain(SEARCH_ENDPOINTS.iter().map(|e| ("POST", e)));
+    for (method, endpoint) in requests {
         // Act: API Gateway prefers an exact route over a greedy one.
         let exact: Vec<&Route> = routes
             .iter()
@@ -471,14 +484,14 @@ fn every_endpoint_entra_calls_is_routed_to_exactly_one_function() {
         assert_eq!(
             targets.len(),
             1,
-            "GET {endpoint} is routed to {targets:?} by {:?}",
+            "{method} {endpoint} is routed to {targets:?} by {:?}",
             matched.iter().map(|r| r.key()).collect::<Vec<_>>()
         );
         assert!(
             matched
                 .iter()
-                .any(|r| r.method == "ANY" || r.method == "GET"),
-            "GET {endpoint}: no route takes GET"
+                .any(|r| r.method == "ANY" || r.method == method),
+            "{method} {endpoint}: no route takes {method}"
         );
     }
     // The discovery endpoints need no token and belong to the Users function.

@@ -10,6 +10,7 @@ use scim_proto::list::Paging;
 use scim_proto::patch::{self, MemberChange, PatchRequest};
 use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::GROUP_RESOURCE;
+use scim_proto::sort::Sort;
 use scim_store::StoreError;
 use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, StoredGroup};
 use serde_json::{Map, Value, json};
@@ -128,6 +129,8 @@ impl Directory {
         pre: &Precondition,
     ) -> Result<StoredGroup> {
         let id = &group_id(id)?;
+        // Echoed read-only attributes (Okta's own `id`) go before any read.
+        let request = &request.without_echoes(id.as_str())?;
         optimistic(pre, "group", move |_| async move {
             let current = self.load_group(tenant, id).await?;
             pre.check(&current.meta.etag())?;
@@ -184,16 +187,23 @@ impl Directory {
         tenant: &TenantId,
         filter: Option<&Filter>,
         paging: &Paging,
+        sort: Option<&Sort>,
         base: &str,
     ) -> Result<Page<StoredGroup>> {
+        const HINT: &str = "id, displayName, externalId or members";
         let store = self.groups.as_ref();
         let Some(f) = filter else {
-            return kind::unfiltered(store, tenant, paging).await;
+            let Some(sort) = sort else {
+                return kind::unfiltered(store, tenant, paging).await;
+            };
+            // Sorting needs the whole result (bounded like a filter scan).
+            let all = kind::scan(store, tenant, HINT).await?;
+            return Ok(Self::sorted_page(all, paging, sort, base));
         };
         let named = member_values(f)?;
         let candidates = match group_lookup(f) {
             Some(lookup) => self.find_groups(tenant, &lookup).await?,
-            None => kind::scan(store, tenant, "id, displayName, externalId or members").await?,
+            None => kind::scan(store, tenant, HINT).await?,
         };
         let mut matching = Vec::new();
         for g in candidates {
@@ -208,7 +218,24 @@ impl Directory {
                 matching.push(g);
             }
         }
-        Ok(listing::matches_page(matching, |g| &g.id, paging))
+        Ok(match sort {
+            Some(sort) => Self::sorted_page(matching, paging, sort, base),
+            None => listing::matches_page(matching, |g| &g.id, paging, None),
+        })
+    }
+
+    fn sorted_page(
+        groups: Vec<StoredGroup>,
+        paging: &Paging,
+        sort: &Sort,
+        base: &str,
+    ) -> Page<StoredGroup> {
+        let sorted = |groups: Vec<StoredGroup>| {
+            sort.order(groups, &GROUP_RESOURCE, |g| {
+                Value::Object(group_json(base, g))
+            })
+        };
+        listing::matches_page(groups, |g| &g.id, paging, Some(&sorted))
     }
 
     async fn find_groups(

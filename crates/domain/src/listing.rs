@@ -84,7 +84,7 @@ where
         out.extend(items);
         if out.len() > MAX_FILTER_SCAN {
             return Err(ScimError::too_many(format!(
-                "this filter would examine more than {MAX_FILTER_SCAN} {what}; filter on {hint}"
+                "this request would examine more than {MAX_FILTER_SCAN} {what}; filter on {hint}"
             ))
             .into());
         }
@@ -123,14 +123,19 @@ where
     Ok(Page { resources, total })
 }
 
-/// The page of a filtered listing: matches in id order, each once.
+/// The page of a filtered or sorted listing: matches each once, in id order
+/// or in the order `sorted` puts them (equal keys in id order).
 pub fn matches_page<T>(
     mut matching: Vec<T>,
     id: impl Fn(&T) -> &ResourceId,
     paging: &Paging,
+    sorted: Option<&dyn Fn(Vec<T>) -> Vec<T>>,
 ) -> Page<T> {
     matching.sort_by(|a, b| id(a).cmp(id(b)));
     matching.dedup_by(|a, b| id(a) == id(b));
+    if let Some(sorted) = sorted {
+        matching = sorted(matching);
+    }
     let total = matching.len();
     let resources = matching
         .into_iter()

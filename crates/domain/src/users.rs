@@ -10,6 +10,7 @@ use scim_proto::list::Paging;
 use scim_proto::patch::{self, PatchRequest};
 use scim_proto::resource::{UserResource, render};
 use scim_proto::schema::USER_RESOURCE;
+use scim_proto::sort::Sort;
 use scim_store::StoreError;
 use scim_store::groups::StoredGroup;
 use scim_store::users::{StoredUser, UserStore};
@@ -104,6 +105,8 @@ impl Directory {
         pre: &Precondition,
     ) -> Result<StoredUser> {
         let id = &user_id(id)?;
+        // Echoed read-only attributes (Okta's own `id`) go before any read.
+        let request = &request.without_echoes(id.as_str())?;
         optimistic(pre, "user", move |_| async move {
             let current = self.load_user(tenant, id).await?;
             pre.check(&current.meta.etag())?;
@@ -133,21 +136,35 @@ impl Directory {
         tenant: &TenantId,
         filter: Option<&Filter>,
         paging: &Paging,
+        sort: Option<&Sort>,
         base: &str,
     ) -> Result<Page<StoredUser>> {
+        const HINT: &str = "id, userName, externalId or emails";
         let store = self.users.as_ref();
-        let Some(f) = filter else {
-            return kind::unfiltered(store, tenant, paging).await;
-        };
-        let candidates = match user_lookup(f) {
-            Some(lookup) => self.find_users(tenant, &lookup).await?,
-            None => kind::scan(store, tenant, "id, userName, externalId or emails").await?,
+        let candidates = match (filter, sort) {
+            (None, None) => return kind::unfiltered(store, tenant, paging).await,
+            // Sorting needs the whole result (bounded like a filter scan).
+            (None, Some(_)) => kind::scan(store, tenant, HINT).await?,
+            (Some(f), _) => match user_lookup(f) {
+                Some(lookup) => self.find_users(tenant, &lookup).await?,
+                None => kind::scan(store, tenant, HINT).await?,
+            },
         };
         let matching = candidates
             .into_iter()
-            .filter(|u| f.matches(&user_json(base, u), &USER_RESOURCE))
+            .filter(|u| filter.is_none_or(|f| f.matches(&user_json(base, u), &USER_RESOURCE)))
             .collect();
-        Ok(listing::matches_page(matching, |u| &u.id, paging))
+        let sorted = sort.map(|s| {
+            move |users: Vec<StoredUser>| s.order(users, &USER_RESOURCE, |u| user_json(base, u))
+        });
+        Ok(listing::matches_page(
+            matching,
+            |u| &u.id,
+            paging,
+            sorted
+                .as_ref()
+                .map(|f| f as &dyn Fn(Vec<StoredUser>) -> Vec<StoredUser>),
+        ))
     }
 
     async fn find_users(

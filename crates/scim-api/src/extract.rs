@@ -7,8 +7,8 @@ use http::request::Parts;
 use scim_domain::Precondition;
 use scim_proto::ScimError;
 use scim_proto::discovery::MAX_PAYLOAD_BYTES;
-use scim_proto::list::Paging;
 use scim_proto::projection::Projection;
+use scim_proto::search::ListRequest;
 use serde_json::Value;
 
 use crate::SCIM_BASE_PATH;
@@ -52,14 +52,15 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     }
 }
 
-/// Query parameters of a list request. Names are matched ignoring case and
-/// unknown ones (such as Entra's `aadOptscim062020` flag) are ignored.
+/// A list request from the query string of `GET /Users` or `/Groups`
+/// (names matched ignoring case; unknown ones, such as Entra's
+/// `aadOptscim062020` flag, ignored).
 #[derive(Debug, Default)]
-pub struct ListQuery {
-    pub filter: Option<String>,
-    pub paging: Paging,
-    pub projection: Projection,
-}
+pub struct ListQuery(pub ListRequest);
+
+/// A list request from the `SearchRequest` body of `POST …/.search`.
+#[derive(Debug, Default)]
+pub struct SearchBody(pub ListRequest);
 
 /// `attributes` / `excludedAttributes` alone, for single-resource requests.
 #[derive(Debug, Default)]
@@ -98,14 +99,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let pairs = query_pairs(parts)?;
-        Ok(Self {
-            filter: param(&pairs, "filter")
-                .filter(|f| !f.trim().is_empty())
-                .map(str::to_owned),
-            paging: Paging::from_query(param(&pairs, "startIndex"), param(&pairs, "count"))?,
-            projection: projection(&pairs)?,
-        })
+        Ok(Self(ListRequest::from_query(&query_pairs(parts)?)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for SearchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ScimJson(body) = ScimJson::from_request(req, state).await?;
+        Ok(Self(ListRequest::from_search_body(&body)?))
     }
 }
 

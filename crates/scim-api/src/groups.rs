@@ -12,13 +12,16 @@ use scim_proto::patch::PatchRequest;
 use scim_proto::projection::Projection;
 use scim_proto::resource::GroupResource;
 use scim_proto::schema::GROUP_RESOURCE;
+use scim_proto::search::ListRequest;
 use scim_store::groups::StoredGroup;
 use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::error::ApiResult;
-use crate::extract::{BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson};
+use crate::extract::{
+    BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson, SearchBody,
+};
 use crate::response::ScimResponse;
 
 /// Most members one response may carry. A member entry is ~160 bytes, so this
@@ -28,7 +31,7 @@ pub const MAX_MEMBERS_RETURNED: usize = 20_000;
 
 /// The group as returned; loads members only when the response includes
 /// them, and refuses (400 `tooMany`) rather than truncating a huge list.
-async fn render(
+pub(crate) async fn render(
     state: &AppState,
     tenant: &TenantId,
     base: &str,
@@ -123,7 +126,7 @@ pub async fn patch(
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
-    query: ListQuery,
+    ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
 ) -> ApiResult<ScimResponse> {
     let request = PatchRequest::from_json(body)?;
@@ -133,10 +136,10 @@ pub async fn patch(
         .await?;
     // Entra wants 204 for group PATCH; a client that asks for attributes
     // gets the resource.
-    if query.projection.is_default() {
+    if projection.is_default() {
         return Ok(ScimResponse::no_content());
     }
-    ok(&state, &tenant, &base, &stored, &query.projection).await
+    ok(&state, &tenant, &base, &stored, &projection).await
 }
 
 pub async fn delete(
@@ -153,21 +156,53 @@ pub async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    query: ListQuery,
+    ListQuery(query): ListQuery,
 ) -> ApiResult<ScimResponse> {
+    let (resources, total) = find(&state, &tenant, &base, &query).await?;
+    Ok(ScimResponse::ok(list_response(
+        resources,
+        total,
+        query.paging.start_index,
+    )))
+}
+
+/// `POST /Groups/.search`: the same list, asked for in a body.
+pub async fn search(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    BaseUrl(base): BaseUrl,
+    SearchBody(query): SearchBody,
+) -> ApiResult<ScimResponse> {
+    let (resources, total) = find(&state, &tenant, &base, &query).await?;
+    Ok(ScimResponse::ok(list_response(
+        resources,
+        total,
+        query.paging.start_index,
+    )))
+}
+
+/// The page of groups a list request asks for, rendered, and the total.
+pub(crate) async fn find(
+    state: &AppState,
+    tenant: &TenantId,
+    base: &str,
+    query: &ListRequest,
+) -> ApiResult<(Vec<Value>, usize)> {
     let filter = query.filter.as_deref().map(parse_filter).transpose()?;
     let page = state
         .directory()
-        .list_groups(&tenant, filter.as_ref(), &query.paging, &base)
+        .list_groups(
+            tenant,
+            filter.as_ref(),
+            &query.paging,
+            query.sort.as_ref(),
+            base,
+        )
         .await?;
     let mut budget = MAX_MEMBERS_RETURNED;
     let mut resources = Vec::with_capacity(page.resources.len());
     for g in &page.resources {
-        resources.push(render(&state, &tenant, &base, g, &query.projection, &mut budget).await?);
+        resources.push(render(state, tenant, base, g, &query.projection, &mut budget).await?);
     }
-    Ok(ScimResponse::ok(list_response(
-        resources,
-        page.total,
-        query.paging.start_index,
-    )))
+    Ok((resources, page.total))
 }

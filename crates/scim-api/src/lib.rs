@@ -11,7 +11,8 @@
 //!   type, list query parameters, `If-Match`).
 //! - [`response`]: `application/scim+json` responses with ETag/Location.
 //! - [`error`]: the single `IntoResponse` for every failure.
-//! - [`users`], [`groups`], [`discovery`]: handlers. Each parses the
+//! - [`users`], [`groups`], [`search`] (root `/.search`), [`discovery`]:
+//!   handlers. Each parses the
 //!   request, calls one operation of `scim_domain`, and renders the result.
 //! - [`host`]: picks Lambda or a TCP listener at run time.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,6 +28,7 @@ pub mod host;
 pub mod limits;
 pub mod response;
 pub mod router;
+pub mod search;
 pub mod users;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::Uri;
 use scim_proto::ScimError;
 use scim_proto::discovery::MAX_PAYLOAD_BYTES;
@@ -12,7 +12,7 @@ use tower::{Layer as _, util::MapRequest};
 use tower_http::trace::TraceLayer;
 
 use crate::error::scim_error_response;
-use crate::{AppState, auth, discovery, groups, users};
+use crate::{AppState, auth, discovery, groups, search, users};
 
 /// The app as served: the router behind path normalisation.
 pub type App = MapRequest<Router, fn(Request) -> Request>;
@@ -21,6 +21,9 @@ pub type App = MapRequest<Router, fn(Request) -> Request>;
 pub fn router(state: AppState) -> Router {
     let tenant_routes = Router::new()
         .route("/scim/v2/Users", get(users::list).post(users::create))
+        .route("/scim/v2/Users/.search", post(users::search))
+        .route("/scim/v2/Groups/.search", post(groups::search))
+        .route("/scim/v2/.search", post(search::search))
         .route(
             "/scim/v2/Users/{id}",
             get(users::get)

@@ -11,18 +11,21 @@ use scim_proto::patch::PatchRequest;
 use scim_proto::projection::Projection;
 use scim_proto::resource::UserResource;
 use scim_proto::schema::USER_RESOURCE;
+use scim_proto::search::ListRequest;
 use scim_store::users::StoredUser;
 use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::error::ApiResult;
-use crate::extract::{BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson};
+use crate::extract::{
+    BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson, SearchBody,
+};
 use crate::response::ScimResponse;
 
 /// The user as returned, with its read-only `groups` when `with_groups`
 /// and the projection wants them.
-async fn render(
+pub(crate) async fn render(
     state: &AppState,
     tenant: &TenantId,
     base: &str,
@@ -143,22 +146,54 @@ pub async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    query: ListQuery,
+    ListQuery(query): ListQuery,
 ) -> ApiResult<ScimResponse> {
+    let (resources, total) = find(&state, &tenant, &base, &query).await?;
+    Ok(ScimResponse::ok(list_response(
+        resources,
+        total,
+        query.paging.start_index,
+    )))
+}
+
+/// `POST /Users/.search`: the same list, asked for in a body.
+pub async fn search(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    BaseUrl(base): BaseUrl,
+    SearchBody(query): SearchBody,
+) -> ApiResult<ScimResponse> {
+    let (resources, total) = find(&state, &tenant, &base, &query).await?;
+    Ok(ScimResponse::ok(list_response(
+        resources,
+        total,
+        query.paging.start_index,
+    )))
+}
+
+/// The page of users a list request asks for, rendered, and the total.
+pub(crate) async fn find(
+    state: &AppState,
+    tenant: &TenantId,
+    base: &str,
+    query: &ListRequest,
+) -> ApiResult<(Vec<Value>, usize)> {
     let filter = query.filter.as_deref().map(parse_filter).transpose()?;
     let page = state
         .directory()
-        .list_users(&tenant, filter.as_ref(), &query.paging, &base)
+        .list_users(
+            tenant,
+            filter.as_ref(),
+            &query.paging,
+            query.sort.as_ref(),
+            base,
+        )
         .await?;
     // Groups cost a query per user: in lists only when explicitly asked for.
     let with_groups = !query.projection.is_default();
     let mut resources = Vec::with_capacity(page.resources.len());
     for u in &page.resources {
-        resources.push(render(&state, &tenant, &base, u, &query.projection, with_groups).await?);
+        resources.push(render(state, tenant, base, u, &query.projection, with_groups).await?);
     }
-    Ok(ScimResponse::ok(list_response(
-        resources,
-        page.total,
-        query.paging.start_index,
-    )))
+    Ok((resources, page.total))
 }

@@ -18,7 +18,7 @@ pub fn service_provider_config(base_url: &str) -> Value {
         "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_PAYLOAD_BYTES},
         "filter": {"supported": true, "maxResults": MAX_PAGE_SIZE},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

@@ -96,7 +96,11 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn resource_value<'a>(doc: &'a Value, rt: &ResourceType, path: &AttrPath) -> Option<&'a Value> {
+pub(crate) fn resource_value<'a>(
+    doc: &'a Value,
+    rt: &ResourceType,
+    path: &AttrPath,
+) -> Option<&'a Value> {
     let obj = doc.as_object()?;
     match &path.urn {
         Some(urn) if rt.schema.id.eq_ignore_ascii_case(urn) => get_ci(obj, &path.name),
@@ -113,7 +117,7 @@ fn resource_value<'a>(doc: &'a Value, rt: &ResourceType, path: &AttrPath) -> Opt
 
 /// Like [`ResourceType::resolve`] for the attribute itself, but an
 /// unqualified name also resolves in the extensions (see the module doc).
-fn attr_def(rt: &ResourceType, path: &AttrPath) -> Option<&'static AttributeDef> {
+pub(crate) fn attr_def(rt: &ResourceType, path: &AttrPath) -> Option<&'static AttributeDef> {
     match &path.urn {
         Some(urn) => rt.schema_for_urn(urn)?.attribute(&path.name),
         None => rt.schema.attribute(&path.name).or_else(|| {
@@ -134,7 +138,7 @@ fn field<'a>(element: &'a Value, name: &str) -> Option<&'a Value> {
     }
 }
 
-fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     obj.get(key).or_else(|| {
         obj.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -325,7 +329,7 @@ fn parse_number(s: &str) -> Option<Number> {
 }
 
 /// Exact for integers (any mix of signed and unsigned), else via `f64`.
-fn num_cmp(a: &Number, b: &Number) -> Option<Ordering> {
+pub(crate) fn num_cmp(a: &Number, b: &Number) -> Option<Ordering> {
     let int = |n: &Number| {
         n.as_i64()
             .map(i128::from)

@@ -21,7 +21,9 @@
 //!     (value normalisation), `keys` (case-insensitive keys); `mod.rs` holds
 //!     `apply` and the engine's types.
 //! - [`projection`]: `attributes` / `excludedAttributes`.
-//! - [`list`]: paging parameters and `ListResponse`.
+//! - [`list`]: paging parameters and `ListResponse`; [`sort`]: `sortBy` /
+//!   `sortOrder`; [`search`]: the list request, from a query string or a
+//!   `POST …/.search` body.
 //! - [`discovery`]: `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`.
 //! - [`ids`]: identifier newtypes.
 //! - [`provider`]: which identity provider a `User-Agent` names.
@@ -48,5 +50,7 @@ pub mod projection;
 pub mod provider;
 pub mod resource;
 pub mod schema;
+pub mod search;
+pub mod sort;
 
 pub use error::{ScimError, ScimResult, ScimType};

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::keys::{get_ci, is_urn, take_ci};
-use super::{Engine, PatchOpKind};
+use super::{Engine, PatchOpKind, PatchRequest};
 use crate::ast::PatchPath;
 use crate::error::{ScimError, ScimResult};
 use crate::path::{parse_attr_path, parse_patch_path};
@@ -85,6 +85,37 @@ impl Engine<'_> {
                 "{urn} must be an object of attributes"
             ))),
         }
+    }
+}
+
+impl PatchRequest {
+    /// The request without the read-only attributes a client echoes in a
+    /// path-less `add`/`replace` value: Okta's group rename (and the replace
+    /// it sends before membership updates) carries the group's own `id`, and
+    /// clients that build the value from a GET also echo `meta` and
+    /// `schemas`. The resource's own `id` and any `meta` or `schemas` are
+    /// dropped; an `id` naming another resource is a `mutability` error.
+    pub fn without_echoes(&self, own_id: &str) -> ScimResult<Self> {
+        let mut out = self.clone();
+        for op in &mut out.operations {
+            let (PatchOpKind::Add | PatchOpKind::Replace, None, Some(Value::Object(attrs))) =
+                (op.op, &op.path, &mut op.value)
+            else {
+                continue;
+            };
+            if let Some(id) = take_ci(attrs, "id")
+                && !id
+                    .as_str()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(own_id))
+            {
+                return Err(ScimError::mutability(format!(
+                    "id is read-only: the value names {id}, not this resource ({own_id})"
+                )));
+            }
+            take_ci(attrs, "meta");
+            take_ci(attrs, "schemas");
+        }
+        Ok(out)
     }
 }
 

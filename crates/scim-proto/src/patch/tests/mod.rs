@@ -1,5 +1,6 @@
 //! Unit tests of the PATCH engine, by topic; shared fixtures here.
 
+mod echoes;
 mod entra;
 mod limits;
 mod manager;
