@@ -434,7 +434,13 @@ async fn manager_set_and_clear_events_get_200() {
 
     // Assert
     assert_status(&set, 200);
-    assert_eq!(after_set[ENTERPRISE]["manager"], json!({"value": manager}));
+    assert_eq!(after_set[ENTERPRISE]["manager"]["value"], json!(manager));
+    assert!(
+        after_set[ENTERPRISE]["manager"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(&format!("/Users/{manager}"))),
+        "{after_set}"
+    );
     assert_status(&clear, 200);
     assert_eq!(
         after_clear[ENTERPRISE],

@@ -374,6 +374,14 @@ async fn the_page_says_which_identity_provider_called_last_and_what_it_provision
 
     // Assert
     assert!(before.contains("has not called yet"), "{before}");
+    let okta = before
+        .split(r#"<details id="connect-okta">"#)
+        .nth(1)
+        .expect("the Okta setup steps are on the page");
+    assert!(
+        okta.contains(&format!("{}/scim/v2", p.origin)) && okta.contains("userName"),
+        "the Okta steps carry this tenant's URL: {okta}"
+    );
     assert!(after.contains("Last request from <b>Okta</b>"), "{after}");
     assert!(after.contains("Provisioned so far: 1 user"), "{after}");
     assert_eq!(status["lastCall"]["provider"], "okta", "{status}");

@@ -716,7 +716,7 @@ async fn manager_is_set_changed_and_cleared_with_bare_string_ids() {
     )
     .await;
     let mut expected = attrs(&before);
-    expected[ENTERPRISE]["manager"] = json!({"value": first});
+    expected[ENTERPRISE]["manager"] = manager_json(&app, &first);
     assert_eq!(attrs(&get_user(&app, &id).await), expected);
 
     // change (lowercase replace, bare id)
@@ -726,7 +726,7 @@ async fn manager_is_set_changed_and_cleared_with_bare_string_ids() {
         json!([{"op": "replace", "path": manager, "value": second}]),
     )
     .await;
-    expected[ENTERPRISE]["manager"] = json!({"value": second});
+    expected[ENTERPRISE]["manager"] = manager_json(&app, &second);
     assert_eq!(attrs(&get_user(&app, &id).await), expected);
 
     // clear (replace with "")
@@ -772,7 +772,10 @@ async fn manager_in_object_form_is_set_and_cleared_with_an_empty_value() {
     let cleared = get_user(&app, &id).await;
 
     // Assert
-    assert_eq!(set[ENTERPRISE], json!({"manager": {"value": boss}}));
+    assert_eq!(
+        set[ENTERPRISE],
+        json!({"manager": manager_json(&app, &boss)})
+    );
     assert_eq!(set["schemas"], json!([CORE, ENTERPRISE]));
     assert_eq!(attrs(&cleared), attrs(&before));
     assert_eq!(cleared["schemas"], json!([CORE]));
@@ -802,7 +805,7 @@ async fn manager_in_the_legacy_array_form_without_urn_is_stored_as_the_complex_v
 
     // Assert
     let mut expected = attrs(&before);
-    expected[ENTERPRISE]["manager"] = json!({"value": boss});
+    expected[ENTERPRISE]["manager"] = manager_json(&app, &boss);
     assert_eq!(attrs(&get_user(&app, &id).await), expected);
 }
 
@@ -1480,4 +1483,44 @@ async fn a_tenant_url_typed_with_a_trailing_slash_still_works() {
     assert_eq!(patched.body["active"], json!(false));
     assert_eq!(deleted.status, 204);
     assert_eq!(app.get(&format!("/Users/{id}")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_manager_set_with_a_ref_is_returned_with_the_managers_url_as_its_ref() {
+    // Arrange
+    let app = spawn_app().await;
+    let boss = app
+        .create_user(&entra_user("boss@contoso.com", "ext-boss"))
+        .await;
+    let id = app
+        .create_user(&entra_user("adele@contoso.com", "ext-adele"))
+        .await;
+    let manager_ref = format!("{}/Users/{boss}", app.base);
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{
+            "op": "replace",
+            "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+            "value": {"value": boss, "$ref": manager_ref},
+        }],
+    });
+
+    // Act
+    let patched = app
+        .send("PATCH", &format!("/Users/{id}"), Some(&patch))
+        .await;
+    let read = app.get(&format!("/Users/{id}")).await;
+
+    // Assert
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    for body in [&patched.body, &read.body] {
+        assert_eq!(body[ent]["manager"]["value"], json!(boss), "{body}");
+        assert_eq!(body[ent]["manager"]["$ref"], json!(manager_ref), "{body}");
+    }
+}
+
+/// A manager as returned: its id and, derived from it, its URL as `$ref`.
+fn manager_json(app: &TestApp, id: &str) -> Value {
+    json!({"value": id, "$ref": format!("{}/Users/{id}", app.base)})
 }

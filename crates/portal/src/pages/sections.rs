@@ -118,6 +118,15 @@ pub fn connect(d: &PageData) -> Markup {
                 li { "Under " b { "Users and groups" } ", assign the users and groups to provision." }
                 li { "Back under " b { "Provisioning" } ", set " b { "Provisioning Status" } " to " b { "On" } " and save." }
             }
+            details #connect-okta {
+                summary { "Using Okta instead?" }
+                ol.steps {
+                    li { "In the Okta Admin Console, open " b { "Applications" } " → " b { "Create App Integration" } ", then on the integration's " b { "General" } " tab choose " b { "Provisioning: SCIM" } "." }
+                    li { "Under " b { "Provisioning" } " → " b { "Integration" } ": " b { "SCIM connector base URL" } " " code { (d.tenant_url) } ", " b { "Unique identifier field for users" } " " code { "userName" } ", provisioning actions " i { "Push New Users" } ", " i { "Push Profile Updates" } " and " i { "Push Groups" } ", " b { "Authentication Mode" } " " i { "HTTP Header" } " with the API token from step 1. Click " b { "Test Connector Configuration" } "." }
+                    li { "Under " b { "To App" } ", enable " b { "Create Users" } ", " b { "Update User Attributes" } " and " b { "Deactivate Users" } "." }
+                    li { "Assign people and groups under " b { "Assignments" } ", and push groups under " b { "Push Groups" } ". Okta matches users on " code { "userName" } "; a deactivated user is deactivated here at the next synchronization." }
+                }
+            }
             div #idp-activity {
                 p #last-call {
                     @match &d.status.last_call {

@@ -79,6 +79,9 @@ pub fn render(
             out.insert(k.clone(), v.clone());
         }
     }
+    if rt.name == "User" {
+        add_manager_ref(&mut out, location);
+    }
     out.insert(
         "meta".into(),
         serde_json::json!({
@@ -90,4 +93,25 @@ pub fn render(
         }),
     );
     out
+}
+
+/// `manager.$ref`, derived from the manager's id and this user's location
+/// (`…/Users/{id}`), so it is always the URL of the manager's resource
+/// whatever a client sent (only the id is stored).
+fn add_manager_ref(user: &mut Map<String, Value>, location: &str) {
+    let Some((users, _)) = location.rsplit_once('/') else {
+        return;
+    };
+    let manager = user
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(crate::schema::ENTERPRISE_USER_SCHEMA))
+        .and_then(|(_, ext)| ext.as_object_mut())
+        .and_then(|ext| ext.get_mut("manager"))
+        .and_then(Value::as_object_mut);
+    if let Some(manager) = manager
+        && let Some(id) = manager.get("value").and_then(Value::as_str)
+    {
+        let url = format!("{users}/{id}");
+        manager.insert("$ref".into(), Value::String(url));
+    }
 }
