@@ -1273,3 +1273,71 @@ async fn registered_tenants_are_listed_once() {
     expected.sort();
     assert_eq!(state.tenants().await.unwrap(), expected);
 }
+
+/// Okta's user as created: `userName` as the key, a 20-character Okta id as
+/// `externalId`, an unsolicited password.
+fn okta_user(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Jane", "familyName": "Doe"},
+        "emails": [{"primary": true, "value": user_name, "type": "work"}],
+        "displayName": "Jane Doe",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true,
+    })
+}
+
+#[tokio::test]
+async fn okta_deactivation_and_reactivation_move_one_member_without_duplicates() {
+    // Arrange
+    let app = spawn_app().await;
+    let jane = app.create_user(&okta_user("jane@acme.com")).await;
+    assert_eq!(sync(&app).await.counts, counts(1, 0, 0, 0, 0));
+    let member = member_of(&app, &jane).await.id;
+
+    // Act + Assert: Okta's path-less deactivate (it never deletes).
+    patch_user(
+        &app,
+        &jane,
+        json!([{"op": "replace", "value": {"active": false}}]),
+    )
+    .await;
+    assert_eq!(sync(&app).await.counts, counts(0, 0, 1, 0, 0));
+    assert_eq!(
+        member_of(&app, &jane).await.status,
+        MemberStatus::Deactivated
+    );
+
+    // Reassigned: the same SCIM user, reactivated by a path-less replace.
+    patch_user(
+        &app,
+        &jane,
+        json!([{"op": "replace", "value": {"active": true}}]),
+    )
+    .await;
+    assert_eq!(sync(&app).await.counts, counts(0, 0, 0, 1, 0));
+
+    // The wizard-built integration deactivates by PUT of the whole user.
+    let mut whole = app.get(&format!("/Users/{jane}")).await.body;
+    whole["active"] = json!(false);
+    let put = app
+        .send("PUT", &format!("/Users/{jane}"), Some(&whole))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(sync(&app).await.counts, counts(0, 0, 1, 0, 0));
+    whole["active"] = json!(true);
+    let put = app
+        .send("PUT", &format!("/Users/{jane}"), Some(&whole))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(sync(&app).await.counts, counts(0, 0, 0, 1, 0));
+
+    let members = all_members(&app).await;
+    assert_eq!(members.len(), 1, "one member throughout: {members:?}");
+    assert_eq!(members[0].id, member);
+    assert_eq!(members[0].status, MemberStatus::Active);
+}
