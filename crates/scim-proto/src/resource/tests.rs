@@ -293,3 +293,23 @@ fn a_body_with_many_spellings_of_unknown_keys_keeps_the_last_of_each() {
     assert!(!user.doc.contains_key("K5"));
     assert_eq!(user.doc["k5"], 3);
 }
+
+#[test]
+fn an_unsolicited_password_is_dropped_and_never_stored() {
+    // Arrange: Okta's create body carries one.
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "jane@acme.com",
+        "password": "t1meMa$heen",
+        "active": true,
+    });
+    // Act
+    let user = UserResource::from_request(body).unwrap();
+    // Assert
+    assert!(
+        !user.doc.keys().any(|k| k.eq_ignore_ascii_case("password")),
+        "{:?}",
+        user.doc
+    );
+    assert_eq!(user.user_name.as_str(), "jane@acme.com");
+}

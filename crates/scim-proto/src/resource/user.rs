@@ -9,7 +9,7 @@ use super::caps::{MAX_EMAILS, check_list_sizes, check_size};
 use super::{expect_object, optional_external_id};
 use crate::error::{ScimError, ScimResult};
 use crate::ids::{ExternalId, UserName};
-use crate::schema::{ENTERPRISE_USER_SCHEMA, USER_RESOURCE};
+use crate::schema::{ENTERPRISE_USER_SCHEMA, Mutability, USER_RESOURCE};
 
 /// A validated User.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,15 @@ impl UserResource {
     /// Validates a canonical document (e.g. the result of a PATCH).
     pub fn from_doc(doc: Map<String, Value>) -> ScimResult<Self> {
         // Re-canonicalising is idempotent and catches type errors a PATCH wrote.
-        let doc = canonicalize(doc, &USER_RESOURCE)?;
+        let mut doc = canonicalize(doc, &USER_RESOURCE)?;
+        // Write-only attributes (`password`: Okta sends one unasked) have no
+        // use here, since users sign in at their identity provider: dropped,
+        // never stored.
+        for def in USER_RESOURCE.schema.attributes {
+            if def.mutability == Mutability::WriteOnly {
+                doc.remove(def.name);
+            }
+        }
         let user_name = match doc.get("userName") {
             Some(Value::String(s)) => UserName::parse(s)?,
             _ => {
