@@ -446,22 +446,30 @@ async fn group_patch_with_a_missing_member_changes_neither_attributes_nor_member
 }
 
 #[tokio::test]
-async fn a_membership_patch_with_a_member_that_vanishes_mid_request_adds_no_one() {
-    // Arrange
+async fn a_membership_patch_naming_a_user_deleted_just_before_adds_no_one() {
+    // Arrange: a members-only PATCH checks its users inside its one
+    // transaction (no separate read a delete could slip past), so the
+    // nearest race is a delete that commits just before it.
     let app = spawn_app().await;
     let (valid, vanishing) = (new_user(&app).await, new_user(&app).await);
     let group = new_group(&app, &[]).await;
     let url = format!("/Groups/{group}");
+    assert_eq!(app.delete(&format!("/Users/{vanishing}")).await.status, 204);
     let before = membership_items(&app).await;
-    let state = Interleaved::state(&app, Race::DeleteAfterExistenceCheck(vanishing.clone()));
     let body = patch_body(json!([add_members(&[&valid, &vanishing])]));
 
     // Act
-    let reply = call(&app, state, "PATCH", &url, Some(&body), &[]).await;
+    let reply = app.patch(&url, &body).await;
 
-    // Assert: the request is refused whole (the delete of `vanishing` wrote
-    // nothing membership-related: it had no groups).
+    // Assert: the request is refused whole, naming the user.
     assert_error_body(&reply, 400, Some("invalidValue"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(vanishing.as_str())),
+        "{}",
+        reply.body
+    );
     assert!(members_of(&app, &group).await.is_empty());
     assert_eq!(membership_items(&app).await, before, "nothing was written");
 }

@@ -236,16 +236,8 @@ async fn entra_group_and_membership_requests_cost_a_constant_small_number_of_dyn
     let (status, c) = cost(&app, "PATCH", &group, Some(add)).await;
     assert_eq!(
         (status, c),
-        (
-            204,
-            counts(&[
-                ("GetItem", 1),
-                ("BatchGetItem", 1),
-                ("TransactWriteItems", 1),
-                ("UpdateItem", 1)
-            ])
-        ),
-        "add members: the existence check, then the memberships with their guards and marks in one transaction, then the version"
+        (204, counts(&[("TransactWriteItems", 1)])),
+        "add members: one transaction (the group's version bump, which needs the group; per member the user's guard, the membership head, the pair, its mirror and the mark)"
     );
 
     let (status, c) = cost(
@@ -268,12 +260,20 @@ async fn entra_group_and_membership_requests_cost_a_constant_small_number_of_dyn
     let (status, c) = cost(&app, "PATCH", &group, Some(remove)).await;
     assert_eq!(
         (status, c),
-        (
-            204,
-            counts(&[("GetItem", 1), ("TransactWriteItems", 1), ("UpdateItem", 1)])
-        ),
+        (204, counts(&[("TransactWriteItems", 1)])),
         "remove members"
     );
+
+    let by_filter =
+        patch(json!([{"op": "remove", "path": format!("members[value eq \"{adele}\"]")}]));
+    let (status, c) = cost(&app, "PATCH", &group, Some(by_filter)).await;
+    assert_eq!(
+        (status, c),
+        (204, counts(&[("TransactWriteItems", 1)])),
+        "remove a member by filter (Okta)"
+    );
+    let readd = patch(json!([{"op": "Add", "path": "members", "value": members(&[&adele])}]));
+    assert_eq!(app.patch(&group, &readd).await.status, 204);
 
     let rename = patch(json!([{"op": "Replace", "path": "displayName", "value": "Sales EMEA"}]));
     let (status, c) = cost(&app, "PATCH", &group, Some(rename)).await;
@@ -331,4 +331,66 @@ async fn the_identity_providers_call_is_noted_once_per_interval_for_one_update_b
         (200, counts(&[("GetItem", 1)])),
         "later requests in the interval cost what they always did"
     );
+}
+
+#[tokio::test]
+async fn ten_members_are_added_in_one_transaction_and_a_missing_user_or_group_writes_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        users.push(
+            app.create_user(&entra_user(
+                &format!("u{i}@contoso.com"),
+                &format!("ext-{i}"),
+            ))
+            .await,
+        );
+    }
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ten"}),
+        )
+        .await;
+    let group = format!("/Groups/{}", created.body["id"].as_str().unwrap());
+    let add = |ids: &[&str]| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "Add", "path": "members",
+                               "value": ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()}]})
+    };
+    let all: Vec<&str> = users.iter().map(String::as_str).collect();
+    let ghost = "4f3c1a2b-9d8e-4f7a-8b6c-5d4e3f2a1b0c";
+
+    // Act
+    let (status, ten) = cost(&app, "PATCH", &group, Some(add(&all))).await;
+    let before = app.snapshot().await;
+    let (missing_user, missing_user_cost) =
+        cost(&app, "PATCH", &group, Some(add(&[all[0], ghost]))).await;
+    let after_missing_user = app.snapshot().await;
+    let (missing_group, _) = cost(
+        &app,
+        "PATCH",
+        &format!("/Groups/{ghost}"),
+        Some(add(&[all[0]])),
+    )
+    .await;
+
+    // Assert
+    assert_eq!((status, ten), (204, counts(&[("TransactWriteItems", 1)])));
+    let listed = app.get(&format!("{group}?attributes=members")).await;
+    assert_eq!(listed.body["members"].as_array().map(Vec::len), Some(10));
+    assert_eq!(missing_user, 400);
+    assert_eq!(missing_user_cost, counts(&[("TransactWriteItems", 1)]));
+    let reply = app.patch(&group, &add(&[all[0], ghost])).await;
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(ghost)),
+        "the 400 names the missing user: {}",
+        reply.body
+    );
+    assert_eq!(after_missing_user, before, "nothing written");
+    assert_eq!(missing_group, 404);
+    assert_eq!(app.snapshot().await, before, "nothing written");
 }

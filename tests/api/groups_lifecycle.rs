@@ -21,7 +21,9 @@ use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, UserResource};
 use scim_store::StoreError;
 use scim_store::deletion::Deletion;
-use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, MembershipChange, StoredGroup};
+use scim_store::groups::{
+    GroupStore, GroupUpdate, MemberWrites, MembersChange, MembershipChange, StoredGroup,
+};
 use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -1307,6 +1309,15 @@ impl LosesVersionRaces {
 impl GroupStore for LosesVersionRaces {
     async fn create(&self, t: &TenantId, g: GroupResource) -> Result<StoredGroup, StoreError> {
         self.inner.create(t, g).await
+    }
+    async fn change_members(
+        &self,
+        t: &TenantId,
+        group: &ResourceId,
+        members: &MemberWrites,
+    ) -> Result<MembersChange, StoreError> {
+        // Nothing read, so no version to lose a race on.
+        self.inner.change_members(t, group, members).await
     }
     async fn get(&self, t: &TenantId, id: &ResourceId) -> Result<Option<StoredGroup>, StoreError> {
         self.inner.get(t, id).await

@@ -12,7 +12,7 @@ use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::GROUP_RESOURCE;
 use scim_proto::sort::Sort;
 use scim_store::StoreError;
-use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, StoredGroup};
+use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, MembersChange, StoredGroup};
 use serde_json::{Map, Value, json};
 
 use crate::Directory;
@@ -20,7 +20,9 @@ use crate::error::Result;
 use crate::kind;
 use crate::listing::{self, Page};
 use crate::lookup::{GroupLookup, group_lookup, member_values};
-use crate::membership::{member_gone, named_members};
+use crate::membership::{
+    member_gone, members_only, named_members, net_changes, not_a_user, writes_for,
+};
 use crate::precondition::Precondition;
 use crate::retry::optimistic;
 
@@ -120,17 +122,26 @@ impl Directory {
 
     /// PATCH: attributes applied to the group as read and validated whole;
     /// member operations checked (every named member must be a user) and
-    /// written with the attributes.
+    /// written with the attributes. A request of member adds and removes
+    /// only (without `If-Match`) is one transaction that reads nothing
+    /// first: the answer is then `None` (the caller reads the group if it
+    /// must show it).
     pub async fn patch_group(
         &self,
         tenant: &TenantId,
         id: &str,
         request: &PatchRequest,
         pre: &Precondition,
-    ) -> Result<StoredGroup> {
+    ) -> Result<Option<StoredGroup>> {
         let id = &group_id(id)?;
         // Echoed read-only attributes (Okta's own `id`) go before any read.
         let request = &request.without_echoes(id.as_str())?;
+        if !pre.is_set()
+            && let Some(changes) = members_only(request)
+            && self.change_members_at_once(tenant, id, &changes).await?
+        {
+            return Ok(None);
+        }
         optimistic(pre, "group", move |_| async move {
             let current = self.load_group(tenant, id).await?;
             pre.check(&current.meta.etag())?;
@@ -148,6 +159,39 @@ impl Directory {
                 .await
         })
         .await
+        .map(Some)
+    }
+
+    /// Member adds and removes with the group's version bump in one
+    /// transaction; `false` when they do not fit in one (nothing written:
+    /// the caller takes the path that reads first).
+    async fn change_members_at_once(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        changes: &[MemberChange],
+    ) -> Result<bool> {
+        for raw in named_members(changes) {
+            ResourceId::parse(&raw).ok_or_else(|| not_a_user(&raw))?;
+        }
+        let (wanted, cleared) = net_changes(changes);
+        if cleared {
+            return Ok(false);
+        }
+        match self
+            .groups
+            .change_members(tenant, id, &writes_for(wanted, None))
+            .await?
+        {
+            MembersChange::Applied => Ok(true),
+            MembersChange::Unsuitable => Ok(false),
+            MembersChange::NoGroup => {
+                Err(ScimError::not_found(format!("no group with id {id:?}")).into())
+            }
+            MembersChange::NotUsers(users) => Err(not_a_user(
+                users.first().map(ResourceId::as_str).unwrap_or_default(),
+            )),
+        }
     }
 
     /// Writes attributes and member writes to the group `current` read.

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use scim_proto::ScimError;
 use scim_proto::ids::{ResourceId, TenantId};
-use scim_proto::patch::MemberChange;
+use scim_proto::patch::{self, MemberChange, PatchOpKind, PatchRequest};
+use scim_proto::schema::{GROUP_RESOURCE, GROUP_SCHEMA};
 use scim_store::StoreError;
 use scim_store::groups::MemberWrites;
 
@@ -23,6 +24,40 @@ pub(crate) fn member_gone(e: StoreError) -> DomainError {
         .into(),
         other => other.into(),
     }
+}
+
+/// 400 for a member that is not a user of the tenant.
+pub(crate) fn not_a_user(id: &str) -> DomainError {
+    ScimError::invalid_value(format!(
+        "member {id:?} is not a user of this tenant; members must be existing users"
+    ))
+    .into()
+}
+
+/// The member changes of a PATCH made only of `add`/`remove` operations on
+/// `members` (Entra's and Okta's membership updates), which need nothing
+/// read to apply; `None` for any other request.
+pub(crate) fn members_only(request: &PatchRequest) -> Option<Vec<MemberChange>> {
+    let on_members = request.operations.iter().all(|op| {
+        matches!(op.op, PatchOpKind::Add | PatchOpKind::Remove)
+            && op.path.as_ref().is_some_and(|p| {
+                p.attr.name.eq_ignore_ascii_case("members")
+                    && p.attr
+                        .urn
+                        .as_deref()
+                        .is_none_or(|u| u.eq_ignore_ascii_case(GROUP_SCHEMA))
+            })
+    });
+    if !on_members {
+        return None;
+    }
+    let mut doc = serde_json::Map::new();
+    let outcome = patch::apply(&mut doc, request, &GROUP_RESOURCE).ok()?;
+    let simple = outcome
+        .member_changes
+        .iter()
+        .all(|c| matches!(c, MemberChange::Add(_) | MemberChange::Remove(_)));
+    (doc.is_empty() && simple).then_some(outcome.member_changes)
 }
 
 /// The user ids named by adds and replaces (the ones that must exist).
@@ -110,11 +145,7 @@ impl Directory {
         tenant: &TenantId,
         raw: &[String],
     ) -> Result<Vec<ResourceId>> {
-        let invalid = |id: &str| {
-            DomainError::from(ScimError::invalid_value(format!(
-                "member {id:?} is not a user of this tenant; members must be existing users"
-            )))
-        };
+        let invalid = not_a_user;
         let mut ids = Vec::with_capacity(raw.len());
         for r in raw {
             ids.push(ResourceId::parse(r).ok_or_else(|| invalid(r))?);

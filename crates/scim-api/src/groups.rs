@@ -130,15 +130,17 @@ pub async fn patch(
     ScimJson(body): ScimJson,
 ) -> ApiResult<ScimResponse> {
     let request = PatchRequest::from_json(body)?;
-    let stored = state
-        .directory()
-        .patch_group(&tenant, &id, &request, &pre)
-        .await?;
+    let directory = state.directory();
+    let stored = directory.patch_group(&tenant, &id, &request, &pre).await?;
     // Entra wants 204 for group PATCH; a client that asks for attributes
-    // gets the resource.
+    // gets the resource (read now if the PATCH did not need to).
     if projection.is_default() {
         return Ok(ScimResponse::no_content());
     }
+    let stored = match stored {
+        Some(g) => g,
+        None => directory.group(&tenant, &id).await?,
+    };
     ok(&state, &tenant, &base, &stored, &projection).await
 }
 

@@ -140,6 +140,84 @@ impl DynamoGroupStore {
         }
     }
 
+    /// [`GroupStore::change_members`]: the group's version bump (which
+    /// also requires the group to exist) and every member's unit in one
+    /// transaction, when they fit in one.
+    pub(super) async fn change_in_one(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        members: &super::MemberWrites,
+    ) -> Result<super::MembersChange, StoreError> {
+        use super::MembersChange;
+        let units = members.add.len() + members.remove.len();
+        if units == 0 {
+            return Ok(MembersChange::Unsuitable);
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut items = vec![self.version_bump(tenant, group)?];
+        let mut guards = Vec::new();
+        for (users, add) in [(&members.add, true), (&members.remove, false)] {
+            for u in users {
+                let unit = self.member_unit(tenant, group, u, add, &token)?;
+                if add {
+                    guards.push((items.len(), u.clone()));
+                }
+                items.extend(unit.items);
+                if items.len() > dynamo::TX_MAX_ITEMS {
+                    return Ok(MembersChange::Unsuitable);
+                }
+            }
+        }
+        match dynamo::transact(&self.groups.table.client, items).await {
+            Ok(()) => Ok(MembersChange::Applied),
+            Err(TxFailure::Store(e)) => Err(e),
+            Err(TxFailure::Cancelled(reasons)) => {
+                if TxFailure::condition_failed(&reasons, 0) {
+                    return Ok(MembersChange::NoGroup);
+                }
+                let gone: Vec<ResourceId> = guards
+                    .into_iter()
+                    .filter(|(i, _)| TxFailure::condition_failed(&reasons, *i))
+                    .map(|(_, u)| u)
+                    .collect();
+                if gone.is_empty() {
+                    return Err(StoreError::Internal(
+                        format!("membership transaction cancelled: {reasons:?}").into(),
+                    ));
+                }
+                Ok(MembersChange::NotUsers(gone))
+            }
+        }
+    }
+
+    /// The transaction item that bumps the group's version and
+    /// `lastModified`, failing unless the group exists.
+    fn version_bump(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let t = &self.groups.table;
+        let now = dynamo::now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::internal("formatting a time", e))?;
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&t.name)
+            .set_key(Some(crate::resources::Resources::<StoredGroup>::key(
+                tenant, group,
+            )))
+            .update_expression("SET #lm = :now ADD #v :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#lm", "lastModified")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", dynamo::n(1))
+            .build()
+            .map_err(dynamo::build_failed)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     /// Commits `units` in transactions of up to 100 items. A user to add
     /// that is gone is left out and its transaction retried without it;
     /// returns those users.

@@ -134,6 +134,16 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
     /// `None` when the tenant has fewer groups.
     async fn nth_id(&self, tenant: &TenantId, n: usize) -> Result<Option<ResourceId>, StoreError>;
 
+    /// Adds and removes members with the group's version bump in one
+    /// transaction, reading nothing first (the users to add and the group
+    /// are checked by conditions inside it). See [`MembersChange`].
+    async fn change_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        members: &MemberWrites,
+    ) -> Result<MembersChange, StoreError>;
+
     /// Adds members (the caller has checked they are users of the tenant).
     /// Idempotent: adding a member twice changes nothing.
     async fn add_members(
@@ -200,6 +210,20 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         change: &MembershipChange,
     ) -> Result<(), StoreError>;
+}
+
+/// What [`GroupStore::change_members`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembersChange {
+    /// Written, the group's version bumped.
+    Applied,
+    /// No such group: nothing written.
+    NoGroup,
+    /// These users to add are not users of the tenant: nothing written.
+    NotUsers(Vec<ResourceId>),
+    /// Empty, or more than one transaction holds: nothing written; the
+    /// caller takes the path that reads the group first.
+    Unsuitable,
 }
 
 /// The membership writes of one request, net of the order of its

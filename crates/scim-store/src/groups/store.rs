@@ -10,7 +10,7 @@ use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, Meta};
 
 use super::batches::{Batch, Committed};
-use super::{GroupStore, GroupUpdate, MemberWrites, MembershipChange, StoredGroup};
+use super::{GroupStore, GroupUpdate, MemberWrites, MembersChange, MembershipChange, StoredGroup};
 use crate::claims::ClaimedWrite;
 use crate::deletion::Deletion;
 use crate::dynamo::{self, Item, key, pk, s};
@@ -166,6 +166,15 @@ impl GroupStore for DynamoGroupStore {
             Some(out) => Resources::from_item(&out.attributes.unwrap_or_default()),
             None => Err(self.groups.lost_race(tenant, id).await),
         }
+    }
+
+    async fn change_members(
+        &self,
+        tenant: &TenantId,
+        group: &ResourceId,
+        members: &MemberWrites,
+    ) -> Result<MembersChange, StoreError> {
+        self.change_in_one(tenant, group, members).await
     }
 
     async fn update(
