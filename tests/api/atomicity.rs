@@ -813,7 +813,7 @@ async fn an_interrupted_delete_of_a_user_in_many_groups_is_decided_at_once_and_a
 }
 
 #[tokio::test]
-async fn an_interrupted_delete_of_a_large_group_is_decided_at_once_and_a_retry_finishes_it() {
+async fn a_large_group_delete_is_answered_at_once_and_a_failing_cleanup_resumes_to_the_end() {
     // Arrange
     let app = spawn_app_with_proxy().await;
     let mut users = Vec::new();
@@ -822,28 +822,89 @@ async fn an_interrupted_delete_of_a_large_group_is_decided_at_once_and_a_retry_f
     }
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     let group = new_group(&app.direct, &refs).await;
+    let directory = app.state.directory();
+
+    // Act: the DELETE decides in one transaction; the cleanup then fails
+    // at its first batch write, and a later run finishes it.
+    let deleted = app.delete(&format!("/Groups/{group}")).await;
+    let left_after_delete = memberships_naming(&app.direct, &group).await.len();
     app.proxy.set(Rule::new(
         ddb("BatchWriteItem"),
         When::Always,
         Fault::Error500,
     ));
-
-    // Act
-    let first = app.delete(&format!("/Groups/{group}")).await;
+    let failed = directory.finish_deletes(&app.tenant).await;
     app.proxy.clear();
+    let finished = directory.finish_deletes(&app.tenant).await;
 
-    // Assert: the group is gone for every read (users list no group that
-    // does not exist); its leftover memberships go with the retry.
-    first.assert_scim_error(503, None);
+    // Assert: gone for every read at once (users list no group that does
+    // not exist); the memberships go with the cleanup, whatever failed.
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
     app.direct
         .get(&format!("/Groups/{group}"))
         .await
         .assert_scim_error(404, None);
     assert!(groups_of(&app.direct, &users[MANY - 1]).await.is_empty());
-    let retry = app.delete(&format!("/Groups/{group}")).await;
-    assert_eq!(retry.status, 204, "{}", retry.body);
+    assert!(left_after_delete > 0, "the tail is left to the background");
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(finished.expect("the second run finishes"), 1);
     assert!(memberships_naming(&app.direct, &group).await.is_empty());
+    assert_eq!(
+        directory
+            .finish_deletes(&app.tenant)
+            .await
+            .expect("nothing left"),
+        0
+    );
     app.delete(&format!("/Groups/{group}"))
         .await
         .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn the_local_server_finishes_a_large_group_delete_in_the_background_at_once() {
+    // Arrange: `scimsync serve` runs background work in process.
+    let app = spawn_app().await;
+    let mut users = Vec::new();
+    for _ in 0..MANY {
+        users.push(new_user(&app).await);
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let group = new_group(&app, &refs).await;
+    let state = app
+        .state
+        .clone()
+        .with_background(scim_api::background::Background::InProcess);
+
+    // Act
+    let reply = call(
+        &app,
+        state,
+        "DELETE",
+        &format!("/Groups/{group}"),
+        None,
+        &[],
+    )
+    .await;
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        left = memberships_naming(&app, &group).await.len();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(left, 0, "memberships left after 10 s");
+    assert_eq!(
+        app.state
+            .directory()
+            .finish_deletes(&app.tenant)
+            .await
+            .expect("cleanup list read"),
+        0,
+        "nothing left on the cleanup list"
+    );
 }

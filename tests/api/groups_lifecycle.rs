@@ -1310,6 +1310,9 @@ impl GroupStore for LosesVersionRaces {
     async fn create(&self, t: &TenantId, g: GroupResource) -> Result<StoredGroup, StoreError> {
         self.inner.create(t, g).await
     }
+    async fn finish_deletes(&self, t: &TenantId) -> Result<usize, StoreError> {
+        self.inner.finish_deletes(t).await
+    }
     async fn change_members(
         &self,
         t: &TenantId,
@@ -1367,7 +1370,11 @@ impl GroupStore for LosesVersionRaces {
     ) -> Result<Option<Deletion<StoredGroup>>, StoreError> {
         self.inner.get_for_delete(t, id).await
     }
-    async fn delete(&self, t: &TenantId, target: &Deletion<StoredGroup>) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        t: &TenantId,
+        target: &Deletion<StoredGroup>,
+    ) -> Result<scim_store::deletion::Deleted, StoreError> {
         self.lose(t, &target.id).await?;
         self.inner.delete(t, target).await
     }

@@ -6,6 +6,7 @@
 use member_sync::mapping::{default_mapping, parse_assignment};
 use member_sync::{SyncCounts, set_mapping};
 use scim_store::groups::{ChangedGroups, GroupStore as _, MembershipChange};
+use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
@@ -249,4 +250,78 @@ async fn a_membership_change_recorded_again_after_the_sync_read_it_is_kept() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].subject, read[0].subject);
     assert_ne!(left[0].mark, read[0].mark);
+}
+
+#[tokio::test]
+async fn deleting_a_501_member_group_answers_in_3_requests_and_the_sync_still_sees_every_former_member()
+ {
+    // Arrange: 501 members with the group in their `teams`.
+    const N: usize = 501;
+    let app = spawn_app().await;
+    let mut users = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut user = person(&format!("u{i}@contoso.com"), "Engineer", "Oslo");
+        user["externalId"] = json!(uuid::Uuid::new_v4().to_string());
+        let stored = app
+            .stores
+            .users
+            .create(
+                &app.tenant,
+                scim_proto::resource::UserResource::from_request(user).expect("valid"),
+            )
+            .await
+            .expect("user stored");
+        users.push(stored.id);
+    }
+    let group = create_group(&app, "Everyone", &[]).await;
+    let gid = scim_proto::ids::ResourceId::parse(&group).expect("id");
+    app.stores
+        .groups
+        .add_members(&app.tenant, &gid, &users)
+        .await
+        .expect("members added");
+    map_groups_and_sync(&app).await;
+    let last = users[N - 1].as_str().to_owned();
+    assert_eq!(teams(&app, &last).await, json!(["Everyone"]));
+
+    // Act: the DELETE, counted.
+    app.requests.take();
+    let deleted = app.delete(&format!("/Groups/{group}")).await;
+    let cost = app.requests.take();
+    let get = app.get(&format!("/Groups/{group}")).await;
+    let listed = app.get("/Groups?excludedAttributes=members").await;
+    let last_user = app.get(&format!("/Users/{last}")).await;
+    let domain = scim_domain::Domain::from(&app.stores);
+    let report = domain
+        .members
+        .expect("members configured")
+        .sync_once(&app.tenant, member_sync::SyncOptions::default())
+        .await
+        .expect("sync");
+
+    // Assert
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let total: u64 = cost.values().sum();
+    assert!(total <= 5, "{cost:?}");
+    assert_eq!(
+        cost,
+        [("GetItem", 1), ("Query", 1), ("TransactWriteItems", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    );
+    assert_eq!(get.status, 404);
+    assert_eq!(listed.body["totalResults"], 0, "{}", listed.body);
+    assert!(last_user.body.get("groups").is_none(), "{}", last_user.body);
+    assert_eq!(report.counts.updated, N as u64, "{:?}", report.counts);
+    assert_eq!(teams(&app, &last).await, json!([]));
+    assert!(
+        app.stores
+            .groups
+            .members(&app.tenant, &gid, None)
+            .await
+            .expect("members")
+            .is_empty(),
+        "the background removed every membership"
+    );
 }

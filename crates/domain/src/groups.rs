@@ -12,6 +12,7 @@ use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::GROUP_RESOURCE;
 use scim_proto::sort::Sort;
 use scim_store::StoreError;
+use scim_store::deletion::Deleted;
 use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, MembersChange, StoredGroup};
 use serde_json::{Map, Value, json};
 
@@ -215,13 +216,23 @@ impl Directory {
     }
 
     /// DELETE: the group, its claims and its memberships in one write.
+    /// A group too large for one transaction is gone when this returns
+    /// (`CleanupPending`); its remaining memberships wait for
+    /// [`Directory::finish_deletes`].
     pub async fn delete_group(
         &self,
         tenant: &TenantId,
         id: &str,
         pre: &Precondition,
-    ) -> Result<()> {
+    ) -> Result<Deleted> {
         kind::delete(self.groups.as_ref(), tenant, id, pre).await
+    }
+
+    /// Removes the memberships that group deletes left to the background;
+    /// how many deletes it finished. Resumable: run it again after a
+    /// failure.
+    pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize> {
+        Ok(self.groups.finish_deletes(tenant).await?)
     }
 
     /// A page of the groups matching `filter` (all groups without one), in

@@ -7,7 +7,7 @@ use scim_proto::ScimError;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::list::Paging;
 use scim_store::StoreError;
-use scim_store::deletion::Deletion;
+use scim_store::deletion::{Deleted, Deletion};
 use scim_store::groups::{GroupStore, StoredGroup};
 use scim_store::users::{StoredUser, UserStore};
 
@@ -33,7 +33,7 @@ pub(crate) trait Kind: Sync {
         &self,
         tenant: &TenantId,
         target: &Deletion<Self::Stored>,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    ) -> impl Future<Output = StoreResult<Deleted>> + Send;
     fn count(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<usize>> + Send;
     fn nth_id(
         &self,
@@ -68,8 +68,8 @@ macro_rules! kind {
                 &self,
                 tenant: &TenantId,
                 target: &Deletion<$stored>,
-            ) -> StoreResult<()> {
-                $store::delete(self, tenant, target).await
+            ) -> StoreResult<Deleted> {
+                $store::delete(self, tenant, target).await.map(Into::into)
             }
             async fn count(&self, tenant: &TenantId) -> StoreResult<usize> {
                 $store::count(self, tenant).await
@@ -107,11 +107,11 @@ pub(crate) async fn delete<K: Kind + ?Sized>(
     tenant: &TenantId,
     id: &str,
     pre: &Precondition,
-) -> Result<()> {
+) -> Result<Deleted> {
     let noun = K::NOUN;
     let id = &parse_id::<K>(id)?;
     let not_found = &|| ScimError::not_found(format!("no {noun} with id {id:?}"));
-    optimistic(pre, noun, move |_| async move {
+    let deleted = optimistic(pre, noun, move |_| async move {
         let target = store
             .get_for_delete(tenant, id)
             .await?
@@ -134,8 +134,8 @@ pub(crate) async fn delete<K: Kind + ?Sized>(
         }
     })
     .await?;
-    tracing::info!(%id, "{noun} deleted");
-    Ok(())
+    tracing::info!(%id, ?deleted, "{noun} deleted");
+    Ok(deleted)
 }
 
 /// The page of all resources of the kind, in id order.

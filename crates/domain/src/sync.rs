@@ -42,6 +42,9 @@ pub struct SyncStatus {
 #[derive(Debug, Clone)]
 pub struct Members {
     engine: Arc<SyncEngine>,
+    /// Group deletes left to the background are finished before a run, so
+    /// it sees every former member's mark.
+    directory: Directory,
     members: Arc<dyn MemberStore>,
     state: Arc<dyn SyncStateStore>,
 }
@@ -59,6 +62,7 @@ impl Members {
                 members.clone(),
                 state.clone(),
             )),
+            directory: directory.clone(),
             members,
             state,
         }
@@ -76,6 +80,17 @@ impl Members {
         tenant: &TenantId,
         options: SyncOptions,
     ) -> Result<SyncReport, SyncError> {
+        if !options.dry_run {
+            let finished = self
+                .directory
+                .groups
+                .finish_deletes(tenant)
+                .await
+                .map_err(SyncError::Store)?;
+            if finished > 0 {
+                tracing::info!(%tenant, finished, "group deletes finished before the sync");
+            }
+        }
         let engine = self.engine.clone();
         let tenant = tenant.clone();
         let handle = tokio::runtime::Handle::current();

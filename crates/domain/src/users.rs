@@ -126,7 +126,9 @@ impl Directory {
 
     /// DELETE: the user, its claims and its memberships in one write.
     pub async fn delete_user(&self, tenant: &TenantId, id: &str, pre: &Precondition) -> Result<()> {
-        kind::delete(self.users.as_ref(), tenant, id, pre).await
+        kind::delete(self.users.as_ref(), tenant, id, pre)
+            .await
+            .map(drop)
     }
 
     /// A page of the users matching `filter` (all users without one), in id

@@ -13,6 +13,7 @@ use scim_proto::projection::Projection;
 use scim_proto::resource::GroupResource;
 use scim_proto::schema::GROUP_RESOURCE;
 use scim_proto::search::ListRequest;
+use scim_store::deletion::Deleted;
 use scim_store::groups::StoredGroup;
 use serde_json::Value;
 
@@ -150,7 +151,10 @@ pub async fn delete(
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {
-    state.directory().delete_group(&tenant, &id, &pre).await?;
+    let directory = state.directory();
+    if directory.delete_group(&tenant, &id, &pre).await? == Deleted::CleanupPending {
+        state.background.finish_deletes(directory, tenant);
+    }
     Ok(ScimResponse::no_content())
 }
 

@@ -15,10 +15,12 @@
 //!   handlers. Each parses the
 //!   request, calls one operation of `scim_domain`, and renders the result.
 //! - [`host`]: picks Lambda or a TCP listener at run time.
+//! - [`background`]: where work left after an answer runs (group deletes).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod background;
 pub mod calls;
 pub mod discovery;
 pub mod error;
@@ -39,6 +41,7 @@ use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
 
+use crate::background::Background;
 use crate::calls::CallRecorder;
 use crate::limits::TenantLimiter;
 
@@ -57,6 +60,8 @@ pub struct AppState {
     pub limits: Arc<TenantLimiter>,
     /// When this process last recorded each tenant's call.
     pub calls: Arc<CallRecorder>,
+    /// Where group deletes left to the background are finished.
+    pub background: Background,
 }
 
 impl AppState {
@@ -68,6 +73,12 @@ impl AppState {
     /// The tenants' token operations (authentication).
     pub fn tenants(&self) -> Tenants {
         Tenants::new(self.tokens.clone(), None, self.stats.clone())
+    }
+
+    /// The same state, finishing background work as `background` says.
+    #[must_use]
+    pub fn with_background(self, background: Background) -> Self {
+        Self { background, ..self }
     }
 
     /// The same state with another per-tenant rate limit (requests per
@@ -93,6 +104,7 @@ impl From<scim_store::Stores> for AppState {
             stats: stores.stats,
             limits: Arc::default(),
             calls: Arc::default(),
+            background: Background::default(),
         }
     }
 }

@@ -16,6 +16,21 @@
 use scim_proto::ids::ResourceId;
 use scim_proto::resource::Meta;
 
+/// How a DELETE ended: all done, or decided with memberships left to
+/// remove in the background ([`crate::groups::GroupStore::finish_deletes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Deleted {
+    Done,
+    CleanupPending,
+}
+
+impl From<()> for Deleted {
+    fn from((): ()) -> Self {
+        Self::Done
+    }
+}
+
 /// A resource as a DELETE reads it: the resource itself, or what is left of
 /// a delete that was decided but interrupted.
 #[derive(Debug, Clone, PartialEq)]

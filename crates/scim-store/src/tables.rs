@@ -25,6 +25,7 @@
 //! | user changed since the last Members sync | `T#<tenant>#DIRTY` | `<user id>` (`version`, `deleted`) |
 //! | groups changed since the last Members sync | `T#<tenant>#GSYNC` | `U#<user id>` or `G#<group id>` (`mark`) |
 //! | user's membership head | `T#<tenant>#UG#<user id>` | `#` (`joined`; `unfinished` + last meta) |
+//! | group delete left to the background | `T#<tenant>#CLEANUP` | `CLEANUP#G#<group id>` |
 //!
 //! The membership head gets a fresh `joined` token from every group add, in
 //! the transaction that writes the membership; a user delete is conditioned

@@ -114,6 +114,7 @@ async fn serve(ctx: &Ctx, addr: SocketAddr, bootstrap: Option<TenantId>) -> Resu
     tracing::info!(%local, "serving SCIM and the portal; Ctrl-C stops");
     let scim = scim_api::router(
         AppState::from(ctx.stores.clone())
+            .with_background(scim_api::background::Background::InProcess)
             .with_tenant_rate_limit(TenantLimiter::from_env().map_err(anyhow::Error::msg)?),
     );
     let app = scim_api::router::wrap(scim.merge(scim_portal::router(portal)));

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, Meta};
 
-use crate::deletion::Deletion;
+use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Item};
 use crate::error::StoreError;
 
@@ -112,7 +112,11 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredGroup>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Deleted, StoreError>;
+    /// Removes the memberships that group deletes left to the background
+    /// (resumable: a group leaves the list only once all are gone); how
+    /// many deletes it finished.
+    async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError>;
     async fn find_by_display_name(
         &self,
         tenant: &TenantId,

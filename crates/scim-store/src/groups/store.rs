@@ -12,12 +12,20 @@ use scim_proto::resource::{GroupResource, Meta};
 use super::batches::{Batch, Committed};
 use super::{GroupStore, GroupUpdate, MemberWrites, MembersChange, MembershipChange, StoredGroup};
 use crate::claims::ClaimedWrite;
-use crate::deletion::Deletion;
+use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Item, key, pk, s};
 use crate::error::{StoreError, Unique};
 use crate::resources::{Resource, Resources};
 
 const GROUP: &str = "GROUP";
+/// The tenant's deletes left to the background: `T#<t>#CLEANUP`, sort key
+/// `CLEANUP#G#<group id>`.
+const CLEANUP: &str = "CLEANUP";
+const CLEANUP_GROUP: &str = "CLEANUP#G#";
+
+fn cleanup_item(tenant: &TenantId, group: &ResourceId) -> Item {
+    key(pk(tenant, CLEANUP), format!("{CLEANUP_GROUP}{group}"))
+}
 const GROUP_NAME: &str = "GROUPNAME";
 const GROUP_EXT: &str = "GROUPEXT";
 
@@ -256,17 +264,19 @@ impl GroupStore for DynamoGroupStore {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredGroup>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Deleted, StoreError> {
         let t = &self.groups.table;
         let Some(current) = target.resource() else {
-            return self.remove_all_members(tenant, &target.id).await;
+            self.remove_all_members(tenant, &target.id).await?;
+            return Ok(Deleted::Done);
         };
         let id = current.id.as_str();
         let mut w = self.groups.deletion(tenant, current)?;
         // Per member: the membership, its mirror and the member's mark. The
         // first members that fit go in the transaction that decides the
-        // delete, which for most groups is all of them.
-        let room = (dynamo::TX_MAX_ITEMS - w.len()) / 3;
+        // delete, which for most groups is all of them; it keeps one item
+        // for the cleanup entry of a group that does not fit.
+        let room = (dynamo::TX_MAX_ITEMS - w.len() - 1) / 3;
         let members = dynamo::query_sort_keys(
             &t.client,
             &t.name,
@@ -280,14 +290,43 @@ impl GroupStore for DynamoGroupStore {
             }
             w.push(t.mark_user(tenant, u)?);
         }
-        self.groups.decide_delete(tenant, w, &current.id).await?;
-        if members.len() <= room {
-            return Ok(());
+        let leftover = members.len() > room;
+        if leftover {
+            // The rest is removed in the background (`finish_deletes`): the
+            // request is answered now, whatever the group's size. Reads skip
+            // groups that are gone, and a membership PATCH racing this finds
+            // the group gone when it bumps the version.
+            w.push(t.put(cleanup_item(tenant, &current.id), None)?);
         }
-        // The group is gone: a membership PATCH racing this finds it gone
-        // when it bumps the version, and removes what it added. If this is
-        // interrupted, the next DELETE of the id finishes it.
-        self.remove_all_members(tenant, &current.id).await
+        self.groups.decide_delete(tenant, w, &current.id).await?;
+        Ok(if leftover {
+            Deleted::CleanupPending
+        } else {
+            Deleted::Done
+        })
+    }
+
+    async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        let t = &self.groups.table;
+        let pending =
+            dynamo::query_sort_keys(&t.client, &t.name, pk(tenant, CLEANUP), None).await?;
+        let mut finished = 0;
+        for sk in pending {
+            let Some(group) = sk.strip_prefix(CLEANUP_GROUP).and_then(ResourceId::parse) else {
+                continue;
+            };
+            self.remove_all_members(tenant, &group).await?;
+            t.client
+                .delete_item()
+                .table_name(&t.name)
+                .set_key(Some(key(pk(tenant, CLEANUP), sk.as_str())))
+                .send()
+                .await
+                .map_err(crate::error::from_sdk)?;
+            tracing::info!(%tenant, %group, "memberships of a deleted group removed");
+            finished += 1;
+        }
+        Ok(finished)
     }
 
     async fn find_by_display_name(
