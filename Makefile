@@ -52,9 +52,10 @@ browser-test: ## Portal in headless Chromium (Playwright, axe-core) against a th
 screenshots: ## Re-take the README's screenshots (docs/screenshots/) with the browser test's whole-guide walk
 	SCIMSYNC_README_SCREENSHOTS=$(CURDIR)/docs/screenshots scripts/browser-test.sh tests/browser/test_walk.py
 
-lint: lint-template ## Lint the SAM template, check formatting, run clippy with warnings denied
+lint: lint-template ## Lint the SAM template, check formatting, run clippy with warnings denied, check the CLI and test builds share features
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-features.py
 
 lint-template: ## SAM-translate infra/template.yaml and cfn-lint it (tools in .venv-lint)
 	scripts/lint-template.sh
