@@ -52,15 +52,12 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     }
 }
 
-/// A list request from the query string of `GET /Users` or `/Groups`
-/// (names matched ignoring case; unknown ones, such as Entra's
-/// `aadOptscim062020` flag, ignored).
+/// A list request, in either of its forms: the query string of `GET /Users`
+/// or `/Groups` (names matched ignoring case; unknown ones, such as Entra's
+/// `aadOptscim062020` flag, ignored), or the `SearchRequest` body of
+/// `POST …/.search`.
 #[derive(Debug, Default)]
-pub struct ListQuery(pub ListRequest);
-
-/// A list request from the `SearchRequest` body of `POST …/.search`.
-#[derive(Debug, Default)]
-pub struct SearchBody(pub ListRequest);
+pub struct Listing(pub ListRequest);
 
 /// `attributes` / `excludedAttributes` alone, for single-resource requests.
 #[derive(Debug, Default)]
@@ -95,20 +92,16 @@ fn projection(pairs: &[(String, String)]) -> Result<Projection, ApiError> {
     )?)
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(ListRequest::from_query(&query_pairs(parts)?)?))
-    }
-}
-
-impl<S: Send + Sync> FromRequest<S> for SearchBody {
+impl<S: Send + Sync> FromRequest<S> for Listing {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ScimJson(body) = ScimJson::from_request(req, state).await?;
-        Ok(Self(ListRequest::from_search_body(&body)?))
+        if req.method() == http::Method::POST {
+            let ScimJson(body) = ScimJson::from_request(req, state).await?;
+            return Ok(Self(ListRequest::from_search_body(&body)?));
+        }
+        let (parts, _) = req.into_parts();
+        Ok(Self(ListRequest::from_query(&query_pairs(&parts)?)?))
     }
 }
 

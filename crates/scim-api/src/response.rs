@@ -3,6 +3,8 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use scim_proto::list::list_response;
+use scim_proto::search::ListRequest;
 use serde_json::Value;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json; charset=utf-8";
@@ -24,6 +26,11 @@ impl ScimResponse {
             etag: None,
             location: None,
         }
+    }
+
+    /// `200` with a `ListResponse` of one page of `total` results.
+    pub fn listed(resources: Vec<Value>, total: usize, request: &ListRequest) -> Self {
+        Self::ok(list_response(resources, total, request.paging.start_index))
     }
 
     pub fn created(body: Value, location: String) -> Self {

@@ -21,8 +21,8 @@ pub type App = MapRequest<Router, fn(Request) -> Request>;
 pub fn router(state: AppState) -> Router {
     let tenant_routes = Router::new()
         .route("/scim/v2/Users", get(users::list).post(users::create))
-        .route("/scim/v2/Users/.search", post(users::search))
-        .route("/scim/v2/Groups/.search", post(groups::search))
+        .route("/scim/v2/Users/.search", post(users::list))
+        .route("/scim/v2/Groups/.search", post(groups::list))
         .route("/scim/v2/.search", post(search::search))
         .route(
             "/scim/v2/Users/{id}",

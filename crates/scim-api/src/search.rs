@@ -9,7 +9,7 @@ use scim_domain::listing::MAX_FILTER_SCAN;
 use scim_domain::users::user_json;
 use scim_proto::filter::parse_filter;
 use scim_proto::ids::TenantId;
-use scim_proto::list::{Paging, list_response};
+use scim_proto::list::Paging;
 use scim_proto::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use scim_proto::search::ListRequest;
 use scim_proto::sort::Sort;
@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::error::ApiResult;
-use crate::extract::{BaseUrl, SearchBody};
+use crate::extract::{BaseUrl, Listing};
 use crate::groups::MAX_MEMBERS_RETURNED;
 use crate::response::ScimResponse;
 use crate::{groups, users};
@@ -27,17 +27,13 @@ pub async fn search(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    SearchBody(query): SearchBody,
+    Listing(query): Listing,
 ) -> ApiResult<ScimResponse> {
     let (resources, total) = match &query.sort {
         None => concatenated(&state, &tenant, &base, &query).await?,
         Some(sort) => merged(&state, &tenant, &base, &query, sort).await?,
     };
-    Ok(ScimResponse::ok(list_response(
-        resources,
-        total,
-        query.paging.start_index,
-    )))
+    Ok(ScimResponse::listed(resources, total, &query))
 }
 
 /// Users, then groups: the window's share of each, read as two pages.

@@ -6,7 +6,6 @@ use scim_domain::users::user_json;
 use scim_proto::ast::AttrPath;
 use scim_proto::filter::parse_filter;
 use scim_proto::ids::TenantId;
-use scim_proto::list::list_response;
 use scim_proto::patch::PatchRequest;
 use scim_proto::projection::Projection;
 use scim_proto::resource::UserResource;
@@ -18,9 +17,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::Tenant;
 use crate::error::ApiResult;
-use crate::extract::{
-    BaseUrl, IfMatch, ListQuery, PathSegment, ProjectionQuery, ScimJson, SearchBody,
-};
+use crate::extract::{BaseUrl, IfMatch, Listing, PathSegment, ProjectionQuery, ScimJson};
 use crate::response::ScimResponse;
 
 /// The user as returned, with its read-only `groups` when `with_groups`
@@ -142,33 +139,16 @@ pub async fn delete(
     Ok(ScimResponse::no_content())
 }
 
+/// `GET /Users` and `POST /Users/.search`: one list, asked for in the
+/// query string or in a body.
 pub async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     BaseUrl(base): BaseUrl,
-    ListQuery(query): ListQuery,
+    Listing(query): Listing,
 ) -> ApiResult<ScimResponse> {
     let (resources, total) = find(&state, &tenant, &base, &query).await?;
-    Ok(ScimResponse::ok(list_response(
-        resources,
-        total,
-        query.paging.start_index,
-    )))
-}
-
-/// `POST /Users/.search`: the same list, asked for in a body.
-pub async fn search(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    BaseUrl(base): BaseUrl,
-    SearchBody(query): SearchBody,
-) -> ApiResult<ScimResponse> {
-    let (resources, total) = find(&state, &tenant, &base, &query).await?;
-    Ok(ScimResponse::ok(list_response(
-        resources,
-        total,
-        query.paging.start_index,
-    )))
+    Ok(ScimResponse::listed(resources, total, &query))
 }
 
 /// The page of users a list request asks for, rendered, and the total.
