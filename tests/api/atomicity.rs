@@ -124,7 +124,14 @@ impl UserStore for Interleaved {
     ) -> Result<Option<Deletion<StoredUser>>, StoreError> {
         self.inner.get_for_delete(t, id).await
     }
-    async fn delete(&self, t: &TenantId, target: &Deletion<StoredUser>) -> Result<(), StoreError> {
+    async fn finish_deletes(&self, t: &TenantId) -> Result<usize, StoreError> {
+        self.inner.finish_deletes(t).await
+    }
+    async fn delete(
+        &self,
+        t: &TenantId,
+        target: &Deletion<StoredUser>,
+    ) -> Result<scim_store::deletion::Deleted, StoreError> {
         if self.fires(&Race::PatchBeforeDelete) {
             let title = json!({
                 "schemas": [PATCH_OP],
@@ -670,7 +677,8 @@ async fn group_delete_racing_member_add_leaves_no_membership_of_a_deleted_group(
 const MANY: usize = 60;
 
 #[tokio::test]
-async fn deleting_a_user_in_more_groups_than_one_transaction_holds_removes_every_membership() {
+async fn deleting_a_user_in_more_groups_than_one_transaction_holds_answers_at_once_and_the_background_removes_every_membership()
+ {
     // Arrange
     let app = spawn_app().await;
     let user = new_user(&app).await;
@@ -680,11 +688,23 @@ async fn deleting_a_user_in_more_groups_than_one_transaction_holds_removes_every
     }
     assert_eq!(groups_of(&app, &user).await.len(), MANY);
 
-    // Act
+    // Act: the answer (counted), then the background's run.
+    app.requests.take();
     let reply = app.delete(&format!("/Users/{user}")).await;
+    let cost = app.requests.take();
+    let left_by_the_request = memberships_naming(&app, &user).await.len();
+    let finished = app
+        .state
+        .directory()
+        .finish_deletes(&app.tenant)
+        .await
+        .expect("cleanup");
 
     // Assert
     assert_eq!(reply.status, 204, "{}", reply.body);
+    assert!(cost.values().sum::<u64>() <= 5, "{cost:?}");
+    assert!(left_by_the_request > 0, "the rest is the background's");
+    assert_eq!(finished, 1);
     app.get(&format!("/Users/{user}"))
         .await
         .assert_scim_error(404, None);
@@ -774,10 +794,9 @@ async fn a_rename_with_more_member_changes_than_one_transaction_holds_applies_wh
 }
 
 #[tokio::test]
-async fn an_interrupted_delete_of_a_user_in_many_groups_is_decided_at_once_and_a_retry_finishes_it()
-{
-    // Arrange: storage fails every write after the transaction that
-    // decides the delete (the memberships that did not fit in it).
+async fn a_user_delete_whose_background_cleanup_fails_is_finished_by_a_retry_or_the_next_run() {
+    // Arrange: storage fails every batch write, which the background's
+    // removal of the memberships left after the deciding transaction uses.
     let app = spawn_app_with_proxy().await;
     let user = new_user(&app.direct).await;
     let name = app.direct.get(&format!("/Users/{user}")).await.body["userName"].clone();
@@ -785,19 +804,23 @@ async fn an_interrupted_delete_of_a_user_in_many_groups_is_decided_at_once_and_a
     for _ in 0..MANY {
         groups.push(new_group(&app.direct, &[&user]).await);
     }
+    let directory = app.state.directory();
+
+    // Act
+    let first = app.delete(&format!("/Users/{user}")).await;
     app.proxy.set(Rule::new(
         ddb("BatchWriteItem"),
         When::Always,
         Fault::Error500,
     ));
-
-    // Act
-    let first = app.delete(&format!("/Users/{user}")).await;
+    let failed = directory.finish_deletes(&app.tenant).await;
     app.proxy.clear();
 
     // Assert: the delete happened (the user, its name and the sync's view),
-    // and only memberships are left, which the retry removes.
-    first.assert_scim_error(503, None);
+    // and only memberships are left, which a retry of the DELETE or the
+    // next background run removes.
+    assert_eq!(first.status, 204, "{}", first.body);
+    assert!(failed.is_err(), "{failed:?}");
     app.direct
         .get(&format!("/Users/{user}"))
         .await
@@ -812,6 +835,13 @@ async fn an_interrupted_delete_of_a_user_in_many_groups_is_decided_at_once_and_a
     assert_eq!(again.status, 201, "the name is free: {}", again.body);
     let retry = app.delete(&format!("/Users/{user}")).await;
     assert_eq!(retry.status, 204, "{}", retry.body);
+    assert_eq!(
+        directory
+            .finish_deletes(&app.tenant)
+            .await
+            .expect("cleanup"),
+        1
+    );
     assert!(memberships_naming(&app.direct, &user).await.is_empty());
     for group in &groups[..3] {
         assert!(members_of(&app.direct, group).await.is_empty());

@@ -228,11 +228,13 @@ impl Directory {
         kind::delete(self.groups.as_ref(), tenant, id, pre).await
     }
 
-    /// Removes the memberships that group deletes left to the background;
-    /// how many deletes it finished. Resumable: run it again after a
-    /// failure.
+    /// Removes the memberships that group and user deletes left to the
+    /// background; how many deletes it finished. Resumable: run it again
+    /// after a failure.
     pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize> {
-        Ok(self.groups.finish_deletes(tenant).await?)
+        let groups = self.groups.finish_deletes(tenant).await?;
+        let users = self.users.finish_deletes(tenant).await?;
+        Ok(groups + users)
     }
 
     /// A page of the groups matching `filter` (all groups without one), in

@@ -42,8 +42,8 @@ pub struct SyncStatus {
 #[derive(Debug, Clone)]
 pub struct Members {
     engine: Arc<SyncEngine>,
-    /// Group deletes left to the background are finished before a run, so
-    /// it sees every former member's mark.
+    /// Deletes left to the background are finished before a run, so it
+    /// sees every former member's mark.
     directory: Directory,
     members: Arc<dyn MemberStore>,
     state: Arc<dyn SyncStateStore>,
@@ -83,10 +83,15 @@ impl Members {
         if !options.dry_run {
             let finished = self
                 .directory
-                .groups
                 .finish_deletes(tenant)
                 .await
-                .map_err(SyncError::Store)?;
+                .map_err(|e| match e {
+                    crate::DomainError::Store(e) => SyncError::Store(e),
+                    other => SyncError::Store(StoreError::internal(
+                        "finishing deletes",
+                        other.to_string(),
+                    )),
+                })?;
             if finished > 0 {
                 tracing::info!(%tenant, finished, "group deletes finished before the sync");
             }

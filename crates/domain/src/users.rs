@@ -12,6 +12,7 @@ use scim_proto::resource::{UserResource, render};
 use scim_proto::schema::USER_RESOURCE;
 use scim_proto::sort::Sort;
 use scim_store::StoreError;
+use scim_store::deletion::Deleted;
 use scim_store::groups::StoredGroup;
 use scim_store::users::{StoredUser, UserStore};
 use serde_json::Value;
@@ -125,10 +126,16 @@ impl Directory {
     }
 
     /// DELETE: the user, its claims and its memberships in one write.
-    pub async fn delete_user(&self, tenant: &TenantId, id: &str, pre: &Precondition) -> Result<()> {
-        kind::delete(self.users.as_ref(), tenant, id, pre)
-            .await
-            .map(drop)
+    /// A user in more groups than one transaction holds is gone when this
+    /// returns (`CleanupPending`); its remaining memberships wait for
+    /// [`Directory::finish_deletes`].
+    pub async fn delete_user(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        pre: &Precondition,
+    ) -> Result<Deleted> {
+        kind::delete(self.users.as_ref(), tenant, id, pre).await
     }
 
     /// A page of the users matching `filter` (all users without one), in id

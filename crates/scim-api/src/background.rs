@@ -1,5 +1,5 @@
-//! Work a request leaves for after its answer: the memberships of a group
-//! too large to delete in one transaction. Deployed, nothing runs after a
+//! Work a request leaves for after its answer: the memberships of a group,
+//! or of a user in many groups, too many to delete in one transaction. Deployed, nothing runs after a
 //! Lambda answers, so the Members sync finishes them before its next run
 //! (daily, or a Synchronize click); the local server finishes them at once,
 //! in a task of its own.
@@ -17,7 +17,7 @@ pub enum Background {
 }
 
 impl Background {
-    /// Finishes the tenant's group deletes, as this mode does.
+    /// Finishes the tenant's deletes, as this mode does.
     pub fn finish_deletes(self, directory: Directory, tenant: TenantId) {
         if self == Self::Deferred {
             return;

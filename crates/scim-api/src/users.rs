@@ -11,6 +11,7 @@ use scim_proto::projection::Projection;
 use scim_proto::resource::UserResource;
 use scim_proto::schema::USER_RESOURCE;
 use scim_proto::search::ListRequest;
+use scim_store::deletion::Deleted;
 use scim_store::users::StoredUser;
 use serde_json::Value;
 
@@ -135,7 +136,10 @@ pub async fn delete(
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {
-    state.directory().delete_user(&tenant, &id, &pre).await?;
+    let directory = state.directory();
+    if directory.delete_user(&tenant, &id, &pre).await? == Deleted::CleanupPending {
+        state.background.finish_deletes(directory, tenant);
+    }
     Ok(ScimResponse::no_content())
 }
 

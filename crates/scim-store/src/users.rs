@@ -13,7 +13,7 @@ use scim_proto::ScimResult;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
-use crate::deletion::Deletion;
+use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Cond, ID, Item, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
 use crate::resources::{Resource, Resources};
@@ -62,7 +62,10 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredUser>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Deleted, StoreError>;
+    /// Removes the memberships that user deletes left to the background
+    /// (resumable); how many deletes it finished.
+    async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError>;
     /// Lookup by `userName`, ignoring case (strongly consistent).
     async fn find_by_user_name(
         &self,
@@ -206,11 +209,22 @@ impl DynamoUserStore {
     }
 
     /// The user's groups (membership mirrors), without its membership head.
-    async fn group_ids(&self, tenant: &TenantId, id: &str) -> Result<Vec<String>, StoreError> {
+    /// The user's group ids (at most `limit`, or all).
+    async fn group_ids(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<String>, StoreError> {
         let t = &self.users.table;
-        let mut groups =
-            dynamo::query_sort_keys(&t.client, &t.name, dynamo::member_of_pk(tenant, id), None)
-                .await?;
+        // The membership head shares the partition: one key more.
+        let mut groups = dynamo::query_sort_keys(
+            &t.client,
+            &t.name,
+            dynamo::member_of_pk(tenant, id),
+            limit.map(|l| l + 1),
+        )
+        .await?;
         groups.retain(|g| g != dynamo::MEMBERSHIP_HEAD);
         Ok(groups)
     }
@@ -222,7 +236,7 @@ impl DynamoUserStore {
     async fn remove_memberships(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
         let t = &self.users.table;
         let pairs: Vec<(String, String)> = self
-            .group_ids(tenant, id)
+            .group_ids(tenant, id, None)
             .await?
             .into_iter()
             .map(|g| (g, id.to_owned()))
@@ -337,15 +351,20 @@ impl UserStore for DynamoUserStore {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredUser>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Deleted, StoreError> {
         let t = &self.users.table;
         let Some(current) = target.resource() else {
-            return self.remove_memberships(tenant, target.id.as_str()).await;
+            self.remove_memberships(tenant, target.id.as_str()).await?;
+            return Ok(Deleted::Done);
         };
         let (u, id) = (&current.user, current.id.as_str());
         // Read after the membership head: a group add since then changed the
-        // head's token and fails the transaction below.
-        let groups = self.group_ids(tenant, id).await?;
+        // head's token and fails the transaction below. Only as many as one
+        // transaction could take (and one more, to know): the rest, however
+        // many, go in the background.
+        let groups = self
+            .group_ids(tenant, id, Some(dynamo::TX_MAX_ITEMS / 2))
+            .await?;
         let mut w = self.users.deletion(tenant, current)?;
         for e in &u.email_keys {
             w.push(t.delete(key(email_pk(tenant, e), id), None)?);
@@ -356,7 +375,8 @@ impl UserStore for DynamoUserStore {
         )?);
         let head = dynamo::membership_head(tenant, id);
         // The head goes with the user, unless memberships are left after
-        // this transaction: then it records the unfinished delete.
+        // this transaction: then it records the unfinished delete, and a
+        // cleanup entry hands the rest to the background.
         let fits_all = w.len() + 1 + 2 * groups.len() <= dynamo::TX_MAX_ITEMS;
         if fits_all {
             w.push(t.delete(head, Some(Cond::unchanged(dynamo::JOINED, target.guard())))?);
@@ -374,6 +394,9 @@ impl UserStore for DynamoUserStore {
                 Some(Cond::unchanged(dynamo::JOINED, target.guard())),
             )?);
         }
+        if !fits_all {
+            w.push(t.put(dynamo::cleanup_item(tenant, dynamo::CLEANUP_USER, id), None)?);
+        }
         let room = (dynamo::TX_MAX_ITEMS - w.len()) / 2;
         // No membership marks: the user's own deletion tells the sync.
         for g in groups.iter().take(room) {
@@ -382,10 +405,23 @@ impl UserStore for DynamoUserStore {
             }
         }
         self.users.decide_delete(tenant, w, &current.id).await?;
-        if fits_all {
-            return Ok(());
+        Ok(if fits_all {
+            Deleted::Done
+        } else {
+            Deleted::CleanupPending
+        })
+    }
+
+    async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        let t = &self.users.table;
+        let mut finished = 0;
+        for (sk, user) in dynamo::pending_cleanups(t, tenant, dynamo::CLEANUP_USER).await? {
+            self.remove_memberships(tenant, &user).await?;
+            dynamo::drop_cleanup(t, tenant, &sk).await?;
+            tracing::info!(%tenant, %user, "memberships of a deleted user removed");
+            finished += 1;
         }
-        self.remove_memberships(tenant, id).await
+        Ok(finished)
     }
 
     async fn find_by_user_name(

@@ -102,6 +102,46 @@ pub(crate) const STATS: &str = "STATS";
 pub(crate) const USERS_COUNTER: &str = "users";
 pub(crate) const GROUPS_COUNTER: &str = "groups";
 
+/// The tenant's deletes left to the background: partition
+/// `T#<tenant>#CLEANUP`, sort key `CLEANUP#G#<group id>` or
+/// `CLEANUP#U#<user id>` (see [`crate::deletion`]).
+pub(crate) const CLEANUP: &str = "CLEANUP";
+pub(crate) const CLEANUP_GROUP: &str = "CLEANUP#G#";
+pub(crate) const CLEANUP_USER: &str = "CLEANUP#U#";
+
+/// The cleanup entry of a deleted group or user (`kind`: a `CLEANUP_*`).
+pub(crate) fn cleanup_item(tenant: &TenantId, kind: &str, id: &str) -> Item {
+    key(pk(tenant, CLEANUP), format!("{kind}{id}"))
+}
+
+/// The tenant's cleanup entries of one kind: (sort key, resource id).
+pub(crate) async fn pending_cleanups(
+    t: &Table,
+    tenant: &TenantId,
+    kind: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let keys = query_sort_keys(&t.client, &t.name, pk(tenant, CLEANUP), None).await?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|sk| {
+            let id = sk.strip_prefix(kind)?.to_owned();
+            Some((sk, id))
+        })
+        .collect())
+}
+
+/// Drops a cleanup entry once everything it stood for is gone.
+pub(crate) async fn drop_cleanup(t: &Table, tenant: &TenantId, sk: &str) -> Result<(), StoreError> {
+    t.client
+        .delete_item()
+        .table_name(&t.name)
+        .set_key(Some(key(pk(tenant, CLEANUP), sk)))
+        .send()
+        .await
+        .map_err(crate::error::from_sdk)?;
+    Ok(())
+}
+
 /// The tenant's counters item.
 pub(crate) fn stats_key(tenant: &TenantId) -> Item {
     key(pk(tenant, STATS), STATS)

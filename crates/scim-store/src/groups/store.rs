@@ -18,14 +18,7 @@ use crate::error::{StoreError, Unique};
 use crate::resources::{Resource, Resources};
 
 const GROUP: &str = "GROUP";
-/// The tenant's deletes left to the background: `T#<t>#CLEANUP`, sort key
-/// `CLEANUP#G#<group id>`.
-const CLEANUP: &str = "CLEANUP";
-const CLEANUP_GROUP: &str = "CLEANUP#G#";
 
-fn cleanup_item(tenant: &TenantId, group: &ResourceId) -> Item {
-    key(pk(tenant, CLEANUP), format!("{CLEANUP_GROUP}{group}"))
-}
 const GROUP_NAME: &str = "GROUPNAME";
 const GROUP_EXT: &str = "GROUPEXT";
 
@@ -296,7 +289,10 @@ impl GroupStore for DynamoGroupStore {
             // request is answered now, whatever the group's size. Reads skip
             // groups that are gone, and a membership PATCH racing this finds
             // the group gone when it bumps the version.
-            w.push(t.put(cleanup_item(tenant, &current.id), None)?);
+            w.push(t.put(
+                dynamo::cleanup_item(tenant, dynamo::CLEANUP_GROUP, id),
+                None,
+            )?);
         }
         self.groups.decide_delete(tenant, w, &current.id).await?;
         Ok(if leftover {
@@ -308,21 +304,13 @@ impl GroupStore for DynamoGroupStore {
 
     async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
         let t = &self.groups.table;
-        let pending =
-            dynamo::query_sort_keys(&t.client, &t.name, pk(tenant, CLEANUP), None).await?;
         let mut finished = 0;
-        for sk in pending {
-            let Some(group) = sk.strip_prefix(CLEANUP_GROUP).and_then(ResourceId::parse) else {
+        for (sk, group) in dynamo::pending_cleanups(t, tenant, dynamo::CLEANUP_GROUP).await? {
+            let Some(group) = ResourceId::parse(&group) else {
                 continue;
             };
             self.remove_all_members(tenant, &group).await?;
-            t.client
-                .delete_item()
-                .table_name(&t.name)
-                .set_key(Some(key(pk(tenant, CLEANUP), sk.as_str())))
-                .send()
-                .await
-                .map_err(crate::error::from_sdk)?;
+            dynamo::drop_cleanup(t, tenant, &sk).await?;
             tracing::info!(%tenant, %group, "memberships of a deleted group removed");
             finished += 1;
         }
