@@ -82,16 +82,9 @@ impl Members {
     ) -> Result<SyncReport, SyncError> {
         if !options.dry_run {
             let finished = self
-                .directory
                 .finish_deletes(tenant)
                 .await
-                .map_err(|e| match e {
-                    crate::DomainError::Store(e) => SyncError::Store(e),
-                    other => SyncError::Store(StoreError::internal(
-                        "finishing deletes",
-                        other.to_string(),
-                    )),
-                })?;
+                .map_err(SyncError::Store)?;
             if finished > 0 {
                 tracing::info!(%tenant, finished, "group deletes finished before the sync");
             }
@@ -107,6 +100,17 @@ impl Members {
                     e.to_string(),
                 ))
             })?
+    }
+
+    /// Finishes the deletes the tenant left to the background; how many.
+    pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        self.directory
+            .finish_deletes(tenant)
+            .await
+            .map_err(|e| match e {
+                crate::DomainError::Store(e) => e,
+                other => StoreError::internal("finishing deletes", other.to_string()),
+            })
     }
 
     /// The tenants registered for the daily sync (activated at least once).

@@ -1,15 +1,16 @@
 //! Work a request leaves for after its answer: the memberships of a group,
-//! or of a user in many groups, too many to delete in one transaction. Deployed, nothing runs after a
-//! Lambda answers, so the Members sync finishes them before its next run
-//! (daily, or a Synchronize click); the local server finishes them at once,
-//! in a task of its own.
+//! or of a user in many groups, too many to delete in one transaction.
+//! Nothing runs after a Lambda answers, so deployed the delete's cleanup
+//! entry reaches the sync function through the directory table's stream
+//! (and every Members sync finishes what is left); the local server
+//! finishes them at once, in a task of its own.
 
 use scim_domain::Directory;
 use scim_proto::ids::TenantId;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Background {
-    /// Left to the Members sync (Lambda).
+    /// Left to the stream and the Members sync (Lambda).
     #[default]
     Deferred,
     /// A task in this process (`scimsync serve`).

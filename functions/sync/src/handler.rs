@@ -51,6 +51,39 @@ pub enum Command {
     /// The daily schedule: sync every active tenant.
     Scheduled,
     Sync(SyncRequest),
+    /// The directory table's stream: these tenants have deletes left to the
+    /// background (cleanup entries were inserted).
+    FinishDeletes(Vec<TenantId>),
+}
+
+/// The tenants of the cleanup entries in a DynamoDB stream event (keys
+/// `pk = T#<tenant>#CLEANUP`), each once; `None` if it is not one.
+fn cleanup_tenants(event: &Value) -> Option<Result<Vec<TenantId>, HandlerError>> {
+    let records = event.get("Records")?.as_array()?;
+    let from_dynamodb = records
+        .iter()
+        .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:dynamodb"));
+    if records.is_empty() || !from_dynamodb {
+        return None;
+    }
+    let mut tenants = Vec::new();
+    for record in records {
+        let pk = record
+            .pointer("/dynamodb/Keys/pk/S")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let tenant = pk
+            .strip_prefix("T#")
+            .and_then(|rest| rest.strip_suffix("#CLEANUP"))
+            .ok_or_else(|| HandlerError::BadEvent(format!("not a cleanup entry: {pk:?}")))
+            .and_then(|t| TenantId::parse(t).map_err(|e| HandlerError::BadEvent(e.to_string())));
+        match tenant {
+            Ok(t) if !tenants.contains(&t) => tenants.push(t),
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(tenants))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +115,9 @@ pub fn parse_event(event: &Value) -> Result<Command, HandlerError> {
         || event.get("source").and_then(Value::as_str) == Some("aws.events");
     if scheduled {
         return Ok(Command::Scheduled);
+    }
+    if let Some(tenants) = cleanup_tenants(event) {
+        return tenants.map(Command::FinishDeletes);
     }
     let payload: Payload = serde_json::from_value(event.clone()).map_err(|e| {
         HandlerError::BadEvent(format!(
@@ -153,6 +189,20 @@ impl Handler {
             Command::Sync(request) => {
                 let report = self.sync(&request, remaining).await?;
                 Ok(serde_json::to_value(&report).unwrap_or_default())
+            }
+            Command::FinishDeletes(tenants) => {
+                // A failure fails the batch: the stream retries it, and the
+                // work resumes where it stopped.
+                let mut finished = 0;
+                for tenant in &tenants {
+                    finished += self.members.finish_deletes(tenant).await?;
+                }
+                tracing::info!(
+                    tenants = tenants.len(),
+                    finished,
+                    "deletes finished from the stream"
+                );
+                Ok(json!({"finished": finished}))
             }
         }
     }
@@ -237,6 +287,24 @@ mod tests {
             cmd,
             Command::Sync(SyncRequest { dry_run: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_stream_batch_of_cleanup_entries_names_each_tenant_once() {
+        let cmd = parse_event(&fixture("sync-cleanup-stream.json")).unwrap();
+        assert_eq!(
+            cmd,
+            Command::FinishDeletes(vec![
+                TenantId::parse("default").unwrap(),
+                TenantId::parse("acme").unwrap()
+            ])
+        );
+        let other = json!({"Records": [{"eventSource": "aws:dynamodb",
+            "dynamodb": {"Keys": {"pk": {"S": "T#default#USER"}, "sk": {"S": "x"}}}}]});
+        assert!(
+            parse_event(&other).is_err(),
+            "only cleanup entries are expected"
+        );
     }
 
     #[test]
