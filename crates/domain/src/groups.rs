@@ -231,7 +231,7 @@ impl Directory {
     /// Removes the memberships that group and user deletes left to the
     /// background; how many deletes it finished. Resumable: run it again
     /// after a failure.
-    pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize> {
+    pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
         let groups = self.groups.finish_deletes(tenant).await?;
         let users = self.users.finish_deletes(tenant).await?;
         Ok(groups + users)

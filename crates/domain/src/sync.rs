@@ -104,13 +104,7 @@ impl Members {
 
     /// Finishes the deletes the tenant left to the background; how many.
     pub async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError> {
-        self.directory
-            .finish_deletes(tenant)
-            .await
-            .map_err(|e| match e {
-                crate::DomainError::Store(e) => e,
-                other => StoreError::internal("finishing deletes", other.to_string()),
-            })
+        self.directory.finish_deletes(tenant).await
     }
 
     /// The tenants registered for the daily sync (activated at least once).

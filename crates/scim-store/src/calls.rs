@@ -13,7 +13,7 @@ use scim_proto::provider::Provider;
 
 use crate::StoreError;
 use crate::dynamo::{
-    self, GROUPS_COUNTER, Item, STATS, Table, USERS_COUNTER, get_opt_s, key, partition_query, pk, s,
+    self, GROUPS_COUNTER, STATS, Table, USERS_COUNTER, get_opt_s, key, partition_query, pk, s,
 };
 use crate::error::from_sdk;
 
@@ -60,14 +60,6 @@ impl DynamoDirectoryStats {
     }
 }
 
-fn counter(item: &Item, name: &str) -> Result<usize, StoreError> {
-    if !item.contains_key(name) {
-        return Ok(0);
-    }
-    usize::try_from(dynamo::get_u64(item, name)?)
-        .map_err(|e| StoreError::internal("reading a counter", e))
-}
-
 #[async_trait]
 impl DirectoryStats for DynamoDirectoryStats {
     async fn record_call(&self, tenant: &TenantId, call: &ProviderCall) -> Result<(), StoreError> {
@@ -94,8 +86,8 @@ impl DirectoryStats for DynamoDirectoryStats {
         for item in out.items() {
             match get_opt_s(item, crate::tables::SK) {
                 Some(STATS) => {
-                    summary.users = counter(item, USERS_COUNTER)?;
-                    summary.groups = counter(item, GROUPS_COUNTER)?;
+                    summary.users = dynamo::counter_in(item, USERS_COUNTER)?;
+                    summary.groups = dynamo::counter_in(item, GROUPS_COUNTER)?;
                 }
                 Some(CALL) => {
                     summary.last_call = get_opt_s(item, "calledAt").map(|at| ProviderCall {

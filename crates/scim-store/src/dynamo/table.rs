@@ -11,6 +11,14 @@ use super::{Item, conditional, get_opt_s, get_s, get_u64, key, stats_key, storab
 use crate::StoreError;
 use crate::error::from_sdk;
 
+/// The counter `name` of a tenant's counters item (0 until first counted).
+pub(crate) fn counter_in(item: &Item, name: &str) -> Result<usize, StoreError> {
+    if !item.contains_key(name) {
+        return Ok(0);
+    }
+    usize::try_from(get_u64(item, name)?).map_err(|e| StoreError::internal("reading a counter", e))
+}
+
 /// One table and the write builders both stores use: versioned puts and
 /// deletes for optimistic concurrency, uniqueness claims, counters.
 #[derive(Clone)]
@@ -109,13 +117,10 @@ impl Table {
         tenant: &TenantId,
         counter: &str,
     ) -> Result<usize, StoreError> {
-        Ok(match self.get(stats_key(tenant)).await? {
-            Some(item) if item.contains_key(counter) => {
-                usize::try_from(get_u64(&item, counter)?)
-                    .map_err(|e| StoreError::internal("reading a counter", e))?
-            }
-            _ => 0,
-        })
+        match self.get(stats_key(tenant)).await? {
+            Some(item) => counter_in(&item, counter),
+            None => Ok(0),
+        }
     }
 
     /// Strongly consistent `GetItem`.

@@ -155,7 +155,7 @@ impl DynamoGroupStore {
             return Ok(MembersChange::Unsuitable);
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut items = vec![self.version_bump(tenant, group)?];
+        let mut items = vec![self.version_bump_item(tenant, group)?];
         let mut guards = Vec::new();
         for (users, add) in [(&members.add, true), (&members.remove, false)] {
             for u in users {
@@ -193,26 +193,22 @@ impl DynamoGroupStore {
 
     /// The transaction item that bumps the group's version and
     /// `lastModified`, failing unless the group exists.
-    fn version_bump(
+    fn version_bump_item(
         &self,
         tenant: &TenantId,
         group: &ResourceId,
     ) -> Result<TransactWriteItem, StoreError> {
         let t = &self.groups.table;
-        let now = dynamo::now()
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::internal("formatting a time", e))?;
+        let (names, values) = super::store::version_bump()?;
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&t.name)
             .set_key(Some(crate::resources::Resources::<StoredGroup>::key(
                 tenant, group,
             )))
-            .update_expression("SET #lm = :now ADD #v :one")
+            .update_expression(super::store::VERSION_BUMP)
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#lm", "lastModified")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", dynamo::n(1))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .build()
             .map_err(dynamo::build_failed)?;
         Ok(TransactWriteItem::builder().update(update).build())

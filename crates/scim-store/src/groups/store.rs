@@ -2,7 +2,7 @@
 //! shared with users, [`crate::resources`]), its reads and deletes, and the
 //! [`GroupStore`] methods, which hand membership writes to `batches`.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use async_trait::async_trait;
 use scim_proto::ScimResult;
@@ -21,6 +21,26 @@ const GROUP: &str = "GROUP";
 
 const GROUP_NAME: &str = "GROUPNAME";
 const GROUP_EXT: &str = "GROUPEXT";
+
+/// A membership change's mark on the group item: a new version and
+/// `lastModified` (the expression, then its names and values), for the
+/// plain write and for the transaction item alike.
+pub(super) const VERSION_BUMP: &str = "SET #lm = :now ADD #v :one";
+
+pub(super) fn version_bump() -> Result<(HashMap<String, String>, Item), StoreError> {
+    let now = dynamo::now()
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::internal("formatting a time", e))?;
+    let names = HashMap::from([
+        ("#lm".to_owned(), "lastModified".to_owned()),
+        ("#v".to_owned(), "version".to_owned()),
+    ]);
+    let values = Item::from([
+        (":now".to_owned(), s(now)),
+        (":one".to_owned(), dynamo::n(1)),
+    ]);
+    Ok((names, values))
+}
 
 impl Resource for StoredGroup {
     type Doc = GroupResource;
@@ -141,9 +161,7 @@ impl GroupStore for DynamoGroupStore {
     ) -> Result<StoredGroup, StoreError> {
         // A plain UpdateItem, not a transaction: concurrent membership PATCHes
         // each bump the version without conflicting with one another.
-        let now = dynamo::now()
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::internal("formatting a time", e))?;
+        let (names, values) = version_bump()?;
         let mut update = self
             .groups
             .table
@@ -151,11 +169,9 @@ impl GroupStore for DynamoGroupStore {
             .update_item()
             .table_name(&self.groups.table.name)
             .set_key(Some(Resources::<StoredGroup>::key(tenant, id)))
-            .update_expression("SET #lm = :now ADD #v :one")
-            .expression_attribute_names("#lm", "lastModified")
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", dynamo::n(1))
+            .update_expression(VERSION_BUMP)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         update = match expected {
             Some(v) => update
