@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::fault_proxy::{Fault, Rule, When, ddb};
-use crate::helpers::{Reply, TestApp, entra_user, spawn_app, spawn_app_with_proxy};
+use crate::helpers::{Reply, TestApp, entra_user, members_of, spawn_app, spawn_app_with_proxy};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -311,17 +311,6 @@ async fn new_group(app: &TestApp, members: &[&str]) -> String {
 }
 
 // --- Assert helpers ---------------------------------------------------------------
-
-async fn members_of(app: &TestApp, group: &str) -> BTreeSet<String> {
-    let reply = app.get(&format!("/Groups/{group}")).await;
-    assert_eq!(reply.status, 200, "group GET: {}", reply.body);
-    reply.body["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["value"].as_str().expect("member value").to_owned())
-        .collect()
-}
 
 async fn groups_of(app: &TestApp, user: &str) -> BTreeSet<String> {
     let reply = app.get(&format!("/Users/{user}")).await;

@@ -30,14 +30,13 @@ use tower::ServiceExt as _;
 
 use crate::helpers::{
     FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, enc, entra_user,
-    read_event, spawn_app,
+    listed_ids, members_of, read_event, set, spawn_app,
 };
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const MS_GROUP_SCHEMA: &str =
     "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 type Snapshot = BTreeMap<(String, String), String>;
 
@@ -157,10 +156,6 @@ fn refs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
 
-fn set<S: AsRef<str>>(ids: &[S]) -> BTreeSet<String> {
-    ids.iter().map(|s| s.as_ref().to_owned()).collect()
-}
-
 // --- Arrange helpers --------------------------------------------------------
 
 /// `n` users created through `POST /Users`.
@@ -224,30 +219,6 @@ async fn group_with(app: &TestApp, members: &[&str]) -> String {
 }
 
 // --- Assert helpers ---------------------------------------------------------
-
-/// The member ids `GET /Groups/{id}` lists.
-async fn members_of(app: &TestApp, group: &str) -> BTreeSet<String> {
-    let reply = app.get(&format!("/Groups/{group}")).await;
-    assert_eq!(reply.status, 200, "group GET failed: {}", reply.body);
-    reply.body["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["value"].as_str().expect("member value").to_owned())
-        .collect()
-}
-
-/// Ids of the resources of a ListResponse.
-fn listed_ids(reply: &Reply) -> Vec<String> {
-    assert_eq!(reply.status, 200, "list failed: {}", reply.body);
-    assert_eq!(reply.body["schemas"][0], LIST, "{}", reply.body);
-    reply.body["Resources"]
-        .as_array()
-        .expect("Resources")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
-        .collect()
-}
 
 async fn filter_groups(app: &TestApp, filter: &str) -> Reply {
     app.get(&format!("/Groups?filter={}", enc(filter))).await

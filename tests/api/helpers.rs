@@ -7,7 +7,7 @@
 //! once for the whole test binary with `scripts/emulator.sh`, and it dies with
 //! the test process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -563,4 +563,58 @@ pub async fn proxied_stores(
     // The clients get their own retry partition.
     let stores = Stores::from_clients(dynamodb, secrets, config);
     (stores, requests)
+}
+
+// --- Assert helpers shared by the lifecycle and provider tests ---------------
+
+/// The member ids `GET /Groups/{id}` lists.
+pub async fn members_of(app: &TestApp, group: &str) -> BTreeSet<String> {
+    let reply = app.get(&format!("/Groups/{group}")).await;
+    assert_eq!(reply.status, 200, "GET /Groups/{group}: {}", reply.body);
+    member_values(&reply.body)
+}
+
+/// The `members[].value`s of a group as returned.
+pub fn member_values(group: &Value) -> BTreeSet<String> {
+    group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["value"].as_str().expect("member value").to_owned())
+        .collect()
+}
+
+/// Ids as a set, for comparing memberships.
+pub fn set<S: AsRef<str>>(ids: &[S]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+/// The ids of a `ListResponse`'s resources (asserting a 200 `ListResponse`).
+pub fn listed_ids(reply: &Reply) -> Vec<String> {
+    assert_eq!(reply.status, 200, "list: {}", reply.body);
+    assert_eq!(
+        reply.body["schemas"],
+        serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"]),
+        "{}",
+        reply.body
+    );
+    reply.body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources array: {}", reply.body))
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// A resource without `meta` (which every write changes), and without the
+/// read-only `groups` when it is empty (absent or `[]` on a user in no
+/// group).
+pub fn attrs(resource: &Value) -> Value {
+    let mut v = resource.clone();
+    let obj = v.as_object_mut().expect("a resource object");
+    obj.remove("meta");
+    if obj.get("groups") == Some(&serde_json::json!([])) {
+        obj.remove("groups");
+    }
+    v
 }

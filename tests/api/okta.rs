@@ -26,7 +26,7 @@ use scim_store::calls::DirectoryStats as _;
 use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, enc, spawn_app};
+use crate::helpers::{Reply, TestApp, attrs, enc, listed_ids, member_values, set, spawn_app};
 
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -178,39 +178,7 @@ async fn get_group(app: &TestApp, id: &str) -> Value {
 
 /// The member ids `GET /Groups/{id}` lists.
 async fn members_of(app: &TestApp, group: &str) -> BTreeSet<String> {
-    get_group(app, group).await["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["value"].as_str().expect("member value").to_owned())
-        .collect()
-}
-
-fn set(ids: &[&str]) -> BTreeSet<String> {
-    ids.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn listed_ids(reply: &Reply) -> Vec<String> {
-    assert_eq!(reply.status, 200, "list: {}", reply.body);
-    assert_eq!(reply.body["schemas"], json!([LIST]), "{}", reply.body);
-    reply.body["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no Resources array: {}", reply.body))
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
-/// A resource without `meta` (which every write changes) and without the
-/// read-only `groups` (absent or empty on a user in no group).
-fn attrs(resource: &Value) -> Value {
-    let mut v = resource.clone();
-    let obj = v.as_object_mut().expect("a resource object");
-    obj.remove("meta");
-    if obj.get("groups") == Some(&json!([])) {
-        obj.remove("groups");
-    }
-    v
+    member_values(&get_group(app, group).await)
 }
 
 /// Asserts a SCIM error as Okta reads it: the Error URN, `status` as a

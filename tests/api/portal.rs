@@ -109,15 +109,21 @@ impl Portal {
         (res.status().as_u16(), res.text().await.expect("body"))
     }
 
-    async fn csrf(&self, cookie: &str) -> String {
-        let res = self
-            .http
-            .get(format!("{}/portal/api/status", self.origin))
+    /// `GET /portal/api/<path>` with the session cookie: the JSON answer.
+    async fn api(&self, cookie: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{}/portal/api/{path}", self.origin))
             .header("cookie", cookie)
             .send()
             .await
-            .expect("status");
-        let body: Value = res.json().await.expect("json");
+            .expect(path)
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn csrf(&self, cookie: &str) -> String {
+        let body = self.api(cookie, "status").await;
         body["csrf"].as_str().expect("csrf").to_owned()
     }
 
@@ -231,16 +237,7 @@ async fn a_session_for_one_tenant_never_reads_or_changes_another() {
     let p = spawn_portal().await;
     let other = TenantId::parse("tenant-b").expect("tenant");
     let cookie_b = p.open(&other).await;
-    let status: Value = p
-        .http
-        .get(format!("{}/portal/api/status", p.origin))
-        .header("cookie", &cookie_b)
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status: Value = p.api(&cookie_b, "status").await;
     assert_eq!(status["tenant"], "tenant-b");
     // Rewriting the cookie to name tenant A breaks its signature.
     let forged = cookie_b.replacen("tenant-b", p.app.tenant.as_str(), 1);
@@ -301,16 +298,7 @@ async fn users_available_to_be_synced_show_on_the_page_and_synchronize_makes_the
     assert_eq!(code, 303);
     let mut members = Value::Null;
     for _ in 0..60 {
-        members = p
-            .http
-            .get(format!("{}/portal/api/members", p.origin))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("members")
-            .json()
-            .await
-            .expect("json");
+        members = p.api(&cookie, "members").await;
         if members["members"].as_array().is_some_and(|m| m.len() == 2) {
             break;
         }
@@ -361,16 +349,7 @@ async fn the_page_says_which_identity_provider_called_last_and_what_it_provision
         .await;
     assert_eq!(created.status, 201);
     let (_, after) = p.page(&cookie).await;
-    let status: Value = p
-        .http
-        .get(format!("{}/portal/api/status", p.origin))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let status: Value = p.api(&cookie, "status").await;
 
     // Assert
     assert!(before.contains("has not called yet"), "{before}");
@@ -425,16 +404,7 @@ async fn a_running_synchronization_shows_its_progress_and_a_second_click_starts_
     let csrf = p.csrf(&cookie).await;
 
     // Act
-    let status: Value = p
-        .http
-        .get(format!("{}/portal/api/sync", p.origin))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("sync status")
-        .json()
-        .await
-        .expect("json");
+    let status: Value = p.api(&cookie, "sync").await;
     let (_, page) = p.page(&cookie).await;
     let (code, _) = p.post(&cookie, "/portal/sync", &[("csrf", &csrf)]).await;
     let after: Value = state
@@ -484,16 +454,7 @@ async fn a_bad_mapping_row_is_refused_on_its_row_and_nothing_is_saved() {
         .await;
     assert_eq!(code, 400);
     assert!(body.contains("row-error"), "{body}");
-    let mapping: Value = p
-        .http
-        .get(format!("{}/portal/api/mapping", p.origin))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("mapping")
-        .json()
-        .await
-        .expect("json");
+    let mapping: Value = p.api(&cookie, "mapping").await;
     assert!(
         !mapping.to_string().contains("first"),
         "nothing saved: {mapping}"

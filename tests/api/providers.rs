@@ -21,8 +21,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, enc, spawn_app};
-use crate::okta::{CORE_USER, GROUP, LIST, PATCH_OP, assert_error, send_as};
+use crate::helpers::{Reply, TestApp, attrs, enc, listed_ids, members_of, set, spawn_app};
+use crate::okta::{CORE_USER, GROUP, PATCH_OP, assert_error, send_as};
 
 const ONELOGIN_UA: &str = "OneLogin SCIM";
 const JUMPCLOUD_UA: &str = "JumpCloud SCIM Client";
@@ -43,43 +43,6 @@ async fn get_user(app: &TestApp, id: &str) -> Value {
     let reply = app.get(&format!("/Users/{id}")).await;
     assert_eq!(reply.status, 200, "GET /Users/{id}: {}", reply.body);
     reply.body
-}
-
-async fn members_of(app: &TestApp, group: &str) -> BTreeSet<String> {
-    let reply = app.get(&format!("/Groups/{group}")).await;
-    assert_eq!(reply.status, 200, "GET /Groups/{group}: {}", reply.body);
-    reply.body["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["value"].as_str().expect("member value").to_owned())
-        .collect()
-}
-
-fn set(ids: &[&str]) -> BTreeSet<String> {
-    ids.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn listed_ids(reply: &Reply) -> Vec<String> {
-    assert_eq!(reply.status, 200, "list: {}", reply.body);
-    assert_eq!(reply.body["schemas"], json!([LIST]), "{}", reply.body);
-    reply.body["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no Resources array: {}", reply.body))
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
-/// A resource without `meta`, and without `groups` when it is empty.
-fn attrs(resource: &Value) -> Value {
-    let mut v = resource.clone();
-    let obj = v.as_object_mut().expect("a resource object");
-    obj.remove("meta");
-    if obj.get("groups") == Some(&json!([])) {
-        obj.remove("groups");
-    }
-    v
 }
 
 /// A standard user body, as JumpCloud and PingFederate send one.
