@@ -16,17 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use http_body_util::BodyExt as _;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::UserResource;
 use scim_store::StoreError;
 use scim_store::deletion::Deletion;
 use scim_store::users::{DirtyUser, StoredUser, UserStore};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 use crate::fault_proxy::{Fault, Rule, When, ddb};
-use crate::helpers::{Reply, TestApp, entra_user, members_of, spawn_app, spawn_app_with_proxy};
+use crate::helpers::{
+    Reply, TestApp, entra_user, members_of, read_response, spawn_app, spawn_app_with_proxy,
+};
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -233,18 +233,8 @@ async fn call(
             body.map(|b| b.to_string()).unwrap_or_default(),
         ))
         .expect("request");
-    let response = scim_api::app(state)
-        .oneshot(request)
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
+    let (status, _, bytes) = read_response(scim_api::app(state), request).await;
     let headers = reqwest::header::HeaderMap::new();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Reply {
         status,

@@ -30,7 +30,7 @@ use tower::ServiceExt as _;
 
 use crate::helpers::{
     FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, enc, entra_user,
-    listed_ids, members_of, read_event, set, spawn_app,
+    listed_ids, members_of, read_event, read_response, set, spawn_app,
 };
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -1554,17 +1554,7 @@ async fn call_with(
             body.map(|b| b.to_string()).unwrap_or_default(),
         ))
         .expect("request");
-    let response = scim_api::app(state)
-        .oneshot(request)
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, _, bytes) = read_response(scim_api::app(state), request).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),

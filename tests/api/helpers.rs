@@ -253,18 +253,8 @@ impl TestApp {
     pub async fn send_event(&self, event: &Value, label: &str) -> Reply {
         let request = lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("{label} parses as an API Gateway event: {e}"));
-        let response = app(self.state.clone())
-            .oneshot(request.map(axum::body::Body::new))
-            .await
-            .expect("the router is infallible");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("response body")
-            .to_bytes();
+        let (status, headers, bytes) =
+            read_response(app(self.state.clone()), request.map(axum::body::Body::new)).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
@@ -617,4 +607,32 @@ pub fn attrs(resource: &Value) -> Value {
         obj.remove("groups");
     }
     v
+}
+
+/// Runs one request through a router (as the Lambda host or a test hands it
+/// over) and reads the whole answer: status, headers and body.
+pub async fn read_response<S>(
+    router: S,
+    request: http::Request<axum::body::Body>,
+) -> (u16, http::HeaderMap, axum::body::Bytes)
+where
+    S: tower::Service<
+            http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    let response = router
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("response body")
+        .to_bytes();
+    (status, headers, bytes)
 }

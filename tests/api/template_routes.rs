@@ -1784,22 +1784,9 @@ async fn portal_router(app: &TestApp) -> axum::Router {
 
 /// Sends a payload-2.0 event through `router` as `functions/portal` does.
 async fn send_portal_event(router: &axum::Router, event: &Json) -> (u16, http::HeaderMap, String) {
-    use http_body_util::BodyExt as _;
-    use tower::ServiceExt as _;
     let request = lambda_http::request::from_str(&event.to_string()).expect("a payload-2.0 event");
-    let response = router
-        .clone()
-        .oneshot(request.map(axum::body::Body::new))
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, headers, bytes) =
+        crate::helpers::read_response(router.clone(), request.map(axum::body::Body::new)).await;
     (
         status,
         headers,
