@@ -10,6 +10,8 @@
 //! exact step of a request (deterministic), and rounds of truly concurrent
 //! requests look for interleavings nobody thought of.
 
+use scim_store::activity::Origin;
+use scim_store::users::Deprovision;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,8 +105,13 @@ impl Interleaved {
 
 #[async_trait]
 impl UserStore for Interleaved {
-    async fn create(&self, t: &TenantId, u: UserResource) -> Result<StoredUser, StoreError> {
-        self.inner.create(t, u).await
+    async fn create(
+        &self,
+        t: &TenantId,
+        u: UserResource,
+        origin: Origin,
+    ) -> Result<StoredUser, StoreError> {
+        self.inner.create(t, u, origin).await
     }
     async fn get(&self, t: &TenantId, id: &ResourceId) -> Result<Option<StoredUser>, StoreError> {
         self.inner.get(t, id).await
@@ -114,8 +121,9 @@ impl UserStore for Interleaved {
         t: &TenantId,
         current: &StoredUser,
         next: UserResource,
+        origin: Origin,
     ) -> Result<StoredUser, StoreError> {
-        self.inner.replace(t, current, next).await
+        self.inner.replace(t, current, next, origin).await
     }
     async fn get_for_delete(
         &self,
@@ -131,6 +139,7 @@ impl UserStore for Interleaved {
         &self,
         t: &TenantId,
         target: &Deletion<StoredUser>,
+        origin: Origin,
     ) -> Result<scim_store::deletion::Deleted, StoreError> {
         if self.fires(&Race::PatchBeforeDelete) {
             let title = json!({
@@ -139,7 +148,13 @@ impl UserStore for Interleaved {
             });
             self.concurrently("PATCH", &target.id, Some(title)).await;
         }
-        self.inner.delete(t, target).await
+        self.inner.delete(t, target, origin).await
+    }
+    async fn deprovisions(&self, t: &TenantId) -> Result<Vec<Deprovision>, StoreError> {
+        self.inner.deprovisions(t).await
+    }
+    async fn drop_deprovision(&self, t: &TenantId, entry: &Deprovision) -> Result<(), StoreError> {
+        self.inner.drop_deprovision(t, entry).await
     }
     async fn find_by_user_name(
         &self,
@@ -892,7 +907,7 @@ async fn the_local_server_finishes_a_large_group_delete_in_the_background_at_onc
     let state = app
         .state
         .clone()
-        .with_background(scim_api::background::Background::InProcess);
+        .with_background(scim_api::background::Background::in_process(None));
 
     // Act
     let reply = call(

@@ -381,7 +381,11 @@ async fn ten_members_are_added_in_one_transaction_and_a_missing_user_or_group_wr
     let listed = app.get(&format!("{group}?attributes=members")).await;
     assert_eq!(listed.body["members"].as_array().map(Vec::len), Some(10));
     assert_eq!(missing_user, 400);
-    assert_eq!(missing_user_cost, counts(&[("TransactWriteItems", 1)]));
+    // The refused transaction, and the refusal in the activity log.
+    assert_eq!(
+        missing_user_cost,
+        counts(&[("PutItem", 1), ("TransactWriteItems", 1)])
+    );
     let reply = app.patch(&group, &add(&[all[0], ghost])).await;
     assert!(
         reply.body["detail"]

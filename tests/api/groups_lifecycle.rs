@@ -10,6 +10,7 @@
 //! `T#<tenant>#UG#<user>`; tests look at those keys in a table snapshot to
 //! prove that nothing is left behind and that rejected requests wrote nothing.
 
+use scim_store::activity::{Operation, Origin};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -185,7 +186,7 @@ async fn seed_users(app: &TestApp, n: usize) -> Vec<String> {
         let stored = app
             .stores
             .users
-            .create(&app.tenant, user)
+            .create(&app.tenant, user, Origin::internal(Operation::Create))
             .await
             .expect("user stored");
         ids.push(stored.id.as_str().to_owned());
@@ -1278,8 +1279,13 @@ impl LosesVersionRaces {
 
 #[async_trait]
 impl GroupStore for LosesVersionRaces {
-    async fn create(&self, t: &TenantId, g: GroupResource) -> Result<StoredGroup, StoreError> {
-        self.inner.create(t, g).await
+    async fn create(
+        &self,
+        t: &TenantId,
+        g: GroupResource,
+        origin: Origin,
+    ) -> Result<StoredGroup, StoreError> {
+        self.inner.create(t, g, origin).await
     }
     async fn finish_deletes(&self, t: &TenantId) -> Result<usize, StoreError> {
         self.inner.finish_deletes(t).await
@@ -1289,9 +1295,10 @@ impl GroupStore for LosesVersionRaces {
         t: &TenantId,
         group: &ResourceId,
         members: &MemberWrites,
+        origin: Origin,
     ) -> Result<MembersChange, StoreError> {
         // Nothing read, so no version to lose a race on.
-        self.inner.change_members(t, group, members).await
+        self.inner.change_members(t, group, members, origin).await
     }
     async fn get(&self, t: &TenantId, id: &ResourceId) -> Result<Option<StoredGroup>, StoreError> {
         self.inner.get(t, id).await
@@ -1308,10 +1315,11 @@ impl GroupStore for LosesVersionRaces {
         t: &TenantId,
         current: &StoredGroup,
         next: GroupResource,
+        origin: Origin,
     ) -> Result<StoredGroup, StoreError> {
         // After a lost race the real store answers VersionMismatch itself.
         self.lose(t, &current.id).await?;
-        self.inner.replace(t, current, next).await
+        self.inner.replace(t, current, next, origin).await
     }
     async fn touch(
         &self,
@@ -1328,10 +1336,11 @@ impl GroupStore for LosesVersionRaces {
         next: Option<GroupResource>,
         members: &MemberWrites,
         expect_version: bool,
+        origin: Origin,
     ) -> Result<GroupUpdate, StoreError> {
         self.lose(t, &current.id).await?;
         self.inner
-            .update(t, current, next, members, expect_version)
+            .update(t, current, next, members, expect_version, origin)
             .await
     }
     async fn get_for_delete(
@@ -1345,9 +1354,10 @@ impl GroupStore for LosesVersionRaces {
         &self,
         t: &TenantId,
         target: &Deletion<StoredGroup>,
+        origin: Origin,
     ) -> Result<scim_store::deletion::Deleted, StoreError> {
         self.lose(t, &target.id).await?;
-        self.inner.delete(t, target).await
+        self.inner.delete(t, target, origin).await
     }
     async fn find_by_display_name(
         &self,

@@ -2,6 +2,7 @@
 //! real DynamoDB/Secrets Manager APIs of the emulator. See `helpers.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod activity;
 mod atomicity;
 mod bad_input;
 mod concurrency;

@@ -981,7 +981,11 @@ async fn okta_pages_of_100_from_start_index_101_are_stable_and_cover_everyone_on
         let stored = app
             .stores
             .users
-            .create(&app.tenant, user)
+            .create(
+                &app.tenant,
+                user,
+                scim_store::activity::Origin::internal(scim_store::activity::Operation::Create),
+            )
             .await
             .expect("stored");
         created.insert(stored.id.as_str().to_owned());

@@ -268,6 +268,7 @@ async fn deleting_a_501_member_group_answers_in_3_requests_and_the_sync_still_se
             .create(
                 &app.tenant,
                 scim_proto::resource::UserResource::from_request(user).expect("valid"),
+                scim_store::activity::Origin::internal(scim_store::activity::Operation::Create),
             )
             .await
             .expect("user stored");

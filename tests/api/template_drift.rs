@@ -436,7 +436,7 @@ fn template_ttl(table: &Value, logical_id: &str) -> Option<(String, bool)> {
 }
 
 #[test]
-fn only_the_members_table_expires_items_and_by_the_ttl_attribute() {
+fn both_tables_expire_items_by_the_ttl_attribute() {
     // Arrange
     let template = template();
 
@@ -450,10 +450,13 @@ fn only_the_members_table_expires_items_and_by_the_ttl_attribute() {
         tables::DIRECTORY.logical_id,
     );
 
-    // Assert: one-time portal links expire; nothing of the directory ever
-    // disappears on its own.
+    // Assert: one-time portal links expire; in the directory, only the
+    // activity log's entries carry the attribute (30 days).
     assert_eq!(members, Some(("ttl".to_owned(), true)));
-    assert_eq!(directory, None);
+    assert_eq!(
+        directory,
+        Some((scim_store::activity::TTL.to_owned(), true))
+    );
 }
 
 #[tokio::test]

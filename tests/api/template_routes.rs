@@ -740,7 +740,8 @@ fn the_scim_functions_cannot_touch_the_members_table() {
 fn the_sync_cannot_read_tokens_nor_write_users_groups_or_their_claims() {
     // Arrange: what the sync may write in the directory: its change
     // markers, and what finishing a group delete removes (membership pairs
-    // and mirrors, members' marks, the cleanup entry).
+    // and mirrors, members' marks, the cleanup entry), and the outcome of
+    // its runs in the activity log.
     let template = template();
     let logical_id = "SyncFunction";
     let function = &template["Resources"][logical_id];
@@ -750,6 +751,7 @@ fn the_sync_cannot_read_tokens_nor_write_users_groups_or_their_claims() {
         "T#*#GM#*",
         "T#*#UG#*",
         "T#*#CLEANUP",
+        "T#*#ACTIVITY",
     ];
 
     for s in statements(function, logical_id) {

@@ -984,7 +984,11 @@ async fn count_above_the_advertised_maximum_is_clamped_to_it() {
         .expect("valid user");
         app.stores
             .users
-            .create(&app.tenant, user)
+            .create(
+                &app.tenant,
+                user,
+                scim_store::activity::Origin::internal(scim_store::activity::Operation::Create),
+            )
             .await
             .expect("stored");
     }

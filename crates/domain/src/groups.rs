@@ -3,6 +3,8 @@
 //! members in one transaction when they fit, so a request that fails
 //! (version check, a member that vanished, storage) changes nothing.
 
+use scim_proto::provider::Provider;
+use scim_store::activity::{Operation, Origin};
 use scim_proto::ScimError;
 use scim_proto::ast::Filter;
 use scim_proto::ids::{ResourceId, TenantId};
@@ -85,9 +87,11 @@ impl Directory {
         tenant: &TenantId,
         group: GroupResource,
         members: &[String],
+        provider: Provider,
     ) -> Result<StoredGroup> {
         let members = self.existing_users(tenant, members).await?;
-        let stored = self.groups.create(tenant, group).await?;
+        let origin = Origin::scim(provider, Operation::Create);
+        let stored = self.groups.create(tenant, group, origin).await?;
         self.groups
             .add_members(tenant, &stored.id, &members)
             .await
@@ -104,7 +108,9 @@ impl Directory {
         next: GroupResource,
         members: &[String],
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<StoredGroup> {
+        let origin = Origin::scim(provider, Operation::Replace);
         let members = self.existing_users(tenant, members).await?;
         let id = &group_id(id)?;
         let change = &[MemberChange::Replace(
@@ -115,7 +121,7 @@ impl Directory {
             let current = self.load_group(tenant, id).await?;
             pre.check(&current.meta.etag())?;
             let writes = self.member_writes(tenant, id, change).await?;
-            self.update_group(tenant, &current, next.clone(), &writes, pre)
+            self.update_group(tenant, &current, next.clone(), &writes, pre, origin)
                 .await
         })
         .await
@@ -133,13 +139,17 @@ impl Directory {
         id: &str,
         request: &PatchRequest,
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<Option<StoredGroup>> {
         let id = &group_id(id)?;
+        let origin = Origin::scim(provider, Operation::Patch);
         // Echoed read-only attributes (Okta's own `id`) go before any read.
         let request = &request.without_echoes(id.as_str())?;
         if !pre.is_set()
             && let Some(changes) = members_only(request)
-            && self.change_members_at_once(tenant, id, &changes).await?
+            && self
+                .change_members_at_once(tenant, id, &changes, origin)
+                .await?
         {
             return Ok(None);
         }
@@ -156,7 +166,7 @@ impl Directory {
             let writes = self
                 .member_writes(tenant, id, &outcome.member_changes)
                 .await?;
-            self.update_group(tenant, &current, next, &writes, pre)
+            self.update_group(tenant, &current, next, &writes, pre, origin)
                 .await
         })
         .await
@@ -171,6 +181,7 @@ impl Directory {
         tenant: &TenantId,
         id: &ResourceId,
         changes: &[MemberChange],
+        origin: Origin,
     ) -> Result<bool> {
         for raw in named_members(changes) {
             ResourceId::parse(&raw).ok_or_else(|| not_a_user(&raw))?;
@@ -181,7 +192,7 @@ impl Directory {
         }
         match self
             .groups
-            .change_members(tenant, id, &writes_for(wanted, None))
+            .change_members(tenant, id, &writes_for(wanted, None), origin)
             .await?
         {
             MembersChange::Applied => Ok(true),
@@ -203,11 +214,12 @@ impl Directory {
         next: GroupResource,
         writes: &MemberWrites,
         pre: &Precondition,
+        origin: Origin,
     ) -> Result<StoredGroup> {
         let next = (next != current.group).then_some(next);
         match self
             .groups
-            .update(tenant, current, next, writes, pre.is_set())
+            .update(tenant, current, next, writes, pre.is_set(), origin)
             .await?
         {
             GroupUpdate::Written(stored) => Ok(stored),
@@ -224,8 +236,9 @@ impl Directory {
         tenant: &TenantId,
         id: &str,
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<Deleted> {
-        kind::delete(self.groups.as_ref(), tenant, id, pre).await
+        kind::delete(self.groups.as_ref(), tenant, id, pre, provider).await
     }
 
     /// Removes the memberships that group and user deletes left to the

@@ -6,7 +6,9 @@ use std::future::Future;
 use scim_proto::ScimError;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::list::Paging;
+use scim_proto::provider::Provider;
 use scim_store::StoreError;
+use scim_store::activity::{Operation, Origin};
 use scim_store::deletion::{Deleted, Deletion};
 use scim_store::groups::{GroupStore, StoredGroup};
 use scim_store::users::{StoredUser, UserStore};
@@ -33,6 +35,7 @@ pub(crate) trait Kind: Sync {
         &self,
         tenant: &TenantId,
         target: &Deletion<Self::Stored>,
+        origin: Origin,
     ) -> impl Future<Output = StoreResult<Deleted>> + Send;
     fn count(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<usize>> + Send;
     fn nth_id(
@@ -68,8 +71,9 @@ macro_rules! kind {
                 &self,
                 tenant: &TenantId,
                 target: &Deletion<$stored>,
+                origin: Origin,
             ) -> StoreResult<Deleted> {
-                $store::delete(self, tenant, target).await.map(Into::into)
+                $store::delete(self, tenant, target, origin).await.map(Into::into)
             }
             async fn count(&self, tenant: &TenantId) -> StoreResult<usize> {
                 $store::count(self, tenant).await
@@ -107,8 +111,10 @@ pub(crate) async fn delete<K: Kind + ?Sized>(
     tenant: &TenantId,
     id: &str,
     pre: &Precondition,
+    provider: Provider,
 ) -> Result<Deleted> {
     let noun = K::NOUN;
+    let origin = Origin::scim(provider, Operation::Delete);
     let id = &parse_id::<K>(id)?;
     let not_found = &|| ScimError::not_found(format!("no {noun} with id {id:?}"));
     let deleted = optimistic(pre, noun, move |_| async move {
@@ -128,7 +134,7 @@ pub(crate) async fn delete<K: Kind + ?Sized>(
             }
             None => {}
         }
-        match store.delete(tenant, &target).await {
+        match store.delete(tenant, &target, origin).await {
             Err(StoreError::NotFound) => Err(not_found().into()),
             other => Ok(other?),
         }

@@ -16,13 +16,16 @@
 //!   bounded scans, one implementation for both.
 //! - [`retry`], [`precondition`]: lost version races and `If-Match`.
 //! - [`tenancy`]: activate, rotate, revoke, status, authenticate.
-//! - [`sync`]: preview, synchronize, mapping, members, history.
+//! - [`sync`]: preview, synchronize, immediate deprovisioning, mapping,
+//!   members, history.
+//! - [`activity`]: the tenant's activity log (read; sync outcomes).
 //! - [`portal`]: one-time links to the User Provisioning page, its
 //!   sessions and CSRF tokens.
 //! - [`error`]: what operations return.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod activity;
 pub mod error;
 pub mod groups;
 mod kind;
@@ -41,6 +44,7 @@ use std::sync::Arc;
 use scim_store::groups::GroupStore;
 use scim_store::users::UserStore;
 
+pub use activity::Activity;
 pub use error::{DomainError, Result};
 pub use precondition::Precondition;
 pub use sync::{Members, SyncRequest, SyncStatus};
@@ -66,6 +70,7 @@ pub struct Domain {
     pub tenants: Tenants,
     /// Present when the stores include the Members table.
     pub members: Option<Members>,
+    pub activity: Activity,
 }
 
 impl From<&scim_store::Stores> for Domain {
@@ -77,11 +82,15 @@ impl From<&scim_store::Stores> for Domain {
             sync.as_ref().map(|(_, state)| state.clone()),
             stores.stats.clone(),
         );
-        let members = sync.map(|(members, state)| Members::new(&directory, members, state));
+        let activity = Activity::new(stores.activity.clone());
+        let members = sync.map(|(members, state)| {
+            Members::new(&directory, members, state, activity.clone())
+        });
         Self {
             directory,
             tenants,
             members,
+            activity,
         }
     }
 }

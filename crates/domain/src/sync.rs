@@ -7,12 +7,33 @@ use std::time::Duration;
 
 use member_sync::mapping::{MappingEntry, MappingError};
 use member_sync::{SyncCounts, SyncEngine, SyncError, SyncOptions, SyncReport};
-use scim_proto::ids::TenantId;
+use scim_proto::ids::{ResourceId, TenantId};
 use scim_store::StoreError;
 use scim_store::members::{Member, MemberStore};
-use scim_store::sync_state::SyncStateStore;
+use scim_store::activity::Operation;
+use scim_store::sync_state::{DeprovisionPolicy, SyncStateStore};
 
 use crate::Directory;
+use crate::activity::Activity;
+
+/// Runs `work` (which drives the sync engine on the handle it is given) on
+/// a blocking-pool thread: the engine's futures hold borrows that rustc
+/// cannot prove `Send` under the higher-ranked bounds of axum handlers and
+/// `tokio::spawn`; this runtime's handle keeps the same I/O driver and
+/// clients, and what callers await is `Send`.
+async fn on_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce(tokio::runtime::Handle) -> Result<T, SyncError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || work(handle))
+        .await
+        .map_err(|e| {
+            SyncError::Store(StoreError::internal(
+                "running the sync engine",
+                e.to_string(),
+            ))
+        })?
+}
 
 /// Largest page of members read at once.
 const MEMBER_PAGE: usize = 500;
@@ -47,6 +68,8 @@ pub struct Members {
     directory: Directory,
     members: Arc<dyn MemberStore>,
     state: Arc<dyn SyncStateStore>,
+    /// Where runs' outcomes are logged.
+    activity: Activity,
 }
 
 impl Members {
@@ -54,6 +77,7 @@ impl Members {
         directory: &Directory,
         members: Arc<dyn MemberStore>,
         state: Arc<dyn SyncStateStore>,
+        activity: Activity,
     ) -> Self {
         Self {
             engine: Arc::new(SyncEngine::new(
@@ -65,16 +89,13 @@ impl Members {
             directory: directory.clone(),
             members,
             state,
+            activity,
         }
     }
 
     /// One invocation's worth of sync: stops (checkpointing) at `deadline`;
-    /// the next call resumes.
-    ///
-    /// The engine's future holds borrows that rustc cannot prove `Send`
-    /// under the higher-ranked bounds of axum handlers and `tokio::spawn`,
-    /// so it runs on a blocking-pool thread driven by this runtime's handle
-    /// (same I/O driver and clients); what callers await is `Send`.
+    /// the next call resumes. A run that completes or fails is logged in
+    /// the tenant's activity (dry runs are not).
     pub async fn sync_once(
         &self,
         tenant: &TenantId,
@@ -89,17 +110,70 @@ impl Members {
                 tracing::info!(%tenant, finished, "group deletes finished before the sync");
             }
         }
+        let dry_run = options.dry_run;
         let engine = self.engine.clone();
-        let tenant = tenant.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || handle.block_on(engine.sync(&tenant, options)))
-            .await
-            .map_err(|e| {
-                SyncError::Store(StoreError::internal(
-                    "running the sync engine",
-                    e.to_string(),
-                ))
-            })?
+        let owned = tenant.clone();
+        let result = on_blocking_thread(move |handle| {
+            handle.block_on(async move { engine.sync(&owned, options).await })
+        })
+        .await;
+        if !dry_run {
+            self.activity
+                .record_run(tenant, Operation::Sync, &result)
+                .await;
+        }
+        result
+    }
+
+    /// Immediate deprovisioning of the users disabled or deleted since the
+    /// last pass (their writes left entries: `UserStore::deprovisions`).
+    /// Under the tenant's `immediate` policy their members are deactivated
+    /// now, nothing else of theirs is synced; under `with-sync` the entries
+    /// are dropped and the next sync does it. How many members it
+    /// deactivated. `LeaseHeld` while a sync runs: the entries stay, for
+    /// the caller to retry.
+    pub async fn deprovision(&self, tenant: &TenantId) -> Result<u64, SyncError> {
+        let users = &self.directory.users;
+        let entries = users.deprovisions(tenant).await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let policy = self.state.settings(tenant).await?.deprovision;
+        let mut deactivated = 0;
+        if policy == DeprovisionPolicy::Immediate {
+            let ids: Vec<ResourceId> = entries.iter().map(|e| e.user.clone()).collect();
+            let engine = self.engine.clone();
+            let owned = tenant.clone();
+            let result = on_blocking_thread(move |handle| {
+                handle.block_on(async move { engine.deprovision(&owned, &ids).await })
+            })
+            .await;
+            self.activity
+                .record_run(tenant, Operation::Deprovision, &result)
+                .await;
+            deactivated = result?.counts.deactivated;
+        }
+        for entry in &entries {
+            users.drop_deprovision(tenant, entry).await?;
+        }
+        tracing::info!(%tenant, users = entries.len(), deactivated, policy = policy.as_str(), "deprovisioning done");
+        Ok(deactivated)
+    }
+
+    /// The tenant's deprovisioning policy.
+    pub async fn deprovision_policy(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<DeprovisionPolicy, StoreError> {
+        Ok(self.state.settings(tenant).await?.deprovision)
+    }
+
+    pub async fn set_deprovision_policy(
+        &self,
+        tenant: &TenantId,
+        policy: DeprovisionPolicy,
+    ) -> Result<(), StoreError> {
+        self.state.set_deprovision_policy(tenant, policy).await
     }
 
     /// Finishes the deletes the tenant left to the background; how many.

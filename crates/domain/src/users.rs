@@ -11,7 +11,9 @@ use scim_proto::patch::{self, PatchRequest};
 use scim_proto::resource::{UserResource, render};
 use scim_proto::schema::USER_RESOURCE;
 use scim_proto::sort::Sort;
+use scim_proto::provider::Provider;
 use scim_store::StoreError;
+use scim_store::activity::{Operation, Origin};
 use scim_store::deletion::Deleted;
 use scim_store::groups::StoredGroup;
 use scim_store::users::{StoredUser, UserStore};
@@ -71,8 +73,14 @@ impl Directory {
         Ok(self.groups.get_many(tenant, &ids).await?)
     }
 
-    pub async fn create_user(&self, tenant: &TenantId, user: UserResource) -> Result<StoredUser> {
-        let stored = self.users.create(tenant, user).await?;
+    pub async fn create_user(
+        &self,
+        tenant: &TenantId,
+        user: UserResource,
+        provider: Provider,
+    ) -> Result<StoredUser> {
+        let origin = Origin::scim(provider, Operation::Create);
+        let stored = self.users.create(tenant, user, origin).await?;
         tracing::info!(user_id = %stored.id, "user created");
         Ok(stored)
     }
@@ -85,13 +93,18 @@ impl Directory {
         id: &str,
         next: UserResource,
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<StoredUser> {
         let id = &user_id(id)?;
         let next = &next;
+        let origin = Origin::scim(provider, Operation::Replace);
         optimistic(pre, "user", move |_| async move {
             let current = self.load_user(tenant, id).await?;
             pre.check(&current.meta.etag())?;
-            Ok(self.users.replace(tenant, &current, next.clone()).await?)
+            Ok(self
+                .users
+                .replace(tenant, &current, next.clone(), origin)
+                .await?)
         })
         .await
     }
@@ -104,8 +117,10 @@ impl Directory {
         id: &str,
         request: &PatchRequest,
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<StoredUser> {
         let id = &user_id(id)?;
+        let origin = Origin::scim(provider, Operation::Patch);
         // Echoed read-only attributes (Okta's own `id`) go before any read.
         let request = &request.without_echoes(id.as_str())?;
         optimistic(pre, "user", move |_| async move {
@@ -120,7 +135,7 @@ impl Directory {
             if next == current.user {
                 return Ok(current);
             }
-            Ok(self.users.replace(tenant, &current, next).await?)
+            Ok(self.users.replace(tenant, &current, next, origin).await?)
         })
         .await
     }
@@ -134,8 +149,9 @@ impl Directory {
         tenant: &TenantId,
         id: &str,
         pre: &Precondition,
+        provider: Provider,
     ) -> Result<Deleted> {
-        kind::delete(self.users.as_ref(), tenant, id, pre).await
+        kind::delete(self.users.as_ref(), tenant, id, pre, provider).await
     }
 
     /// A page of the users matching `filter` (all users without one), in id

@@ -67,6 +67,7 @@ pub struct PortalState {
     pub(crate) portal: Portal,
     pub(crate) tenants: Tenants,
     pub(crate) members: Members,
+    pub(crate) activity: scim_domain::Activity,
     pub(crate) launcher: Arc<SyncLauncher>,
     pub(crate) config: Arc<PortalConfig>,
 }
@@ -95,6 +96,7 @@ impl PortalState {
             portal: Portal::new(links, session_key),
             tenants: domain.tenants,
             members: domain.members.ok_or(NoMembersTable)?,
+            activity: domain.activity,
             launcher: Arc::new(launcher),
             config: Arc::new(config),
         })

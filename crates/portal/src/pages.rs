@@ -3,6 +3,7 @@
 //! confirmation, and the pages that say why something cannot be done and
 //! what to do next. No internal detail is ever rendered.
 
+use scim_store::activity::{ActivityEntry, ActivityQuery};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,8 @@ pub struct PageData {
     pub members: Vec<Member>,
     pub members_next: Option<String>,
     pub history: Vec<Value>,
+    /// The latest provisioning activity, newest first.
+    pub activity: Vec<ActivityEntry>,
     /// When automatic synchronizations run (none locally).
     pub schedule: Option<crate::schedule::Schedule>,
 }
@@ -235,6 +238,9 @@ fn notice(key: Option<&str>) -> Option<&'static str> {
     })
 }
 
+/// Activity entries the page shows (the CLI reads further back).
+const ACTIVITY_SHOWN: usize = 20;
+
 /// Reads everything the page shows.
 pub async fn load(
     state: &PortalState,
@@ -259,6 +265,17 @@ pub async fn load(
         .history(tenant, 10)
         .await
         .map_err(|e| fail(&e))?;
+    let activity = state
+        .activity
+        .recent(
+            tenant,
+            &ActivityQuery {
+                limit: ACTIVITY_SHOWN,
+                ..ActivityQuery::default()
+            },
+        )
+        .await
+        .map_err(|e| fail(&e))?;
     Ok(PageData {
         tenant_url: format!("{}{}", origin(headers), "/scim/v2"),
         status,
@@ -269,6 +286,7 @@ pub async fn load(
         members,
         members_next,
         history,
+        activity,
         schedule: state.config.sync_schedule.clone(),
     })
 }
@@ -324,6 +342,7 @@ pub fn render(
         (sections::mapping(s, d, x))
         (sections::members(d))
         (sections::history(d))
+        (sections::activity(d))
     };
     html_response(
         code,

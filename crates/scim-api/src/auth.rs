@@ -12,11 +12,13 @@ use http::{HeaderValue, header};
 use scim_proto::ScimError;
 use scim_proto::ids::TenantId;
 use scim_proto::provider::Provider;
+use scim_store::activity::Operation;
 use scim_store::tokens::ApiToken;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::AppState;
+use crate::activity;
 use crate::error::{ApiError, scim_error_response};
 use crate::limits::Admission;
 
@@ -42,24 +44,30 @@ pub async fn require_tenant(
             let span = tracing::Span::current();
             span.record("tenant", tenant.as_str());
             span.record("provider", provider.as_str());
+            let what = activity::describe(req.method(), req.uri().path());
             let now = Instant::now();
             if let Admission::Limited(wait) = state.limits.check(&tenant, now) {
                 tracing::info!(%tenant, "tenant over its request rate limit");
-                return too_many_requests(wait);
+                return log_rejection(&state, &tenant, provider, what, too_many_requests(wait))
+                    .await;
             }
             req.extensions_mut().insert(tenant.clone());
-            if !state.calls.due(&tenant, now) {
-                return next.run(req).await;
-            }
-            // Written beside the request, not before it: no added latency,
-            // and a failure to note the call never fails the request.
-            let tenants = state.tenants();
-            let (response, recorded) =
-                tokio::join!(next.run(req), tenants.record_call(&tenant, provider));
-            if let Err(e) = recorded {
-                tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not record the identity provider's call");
-            }
-            response
+            req.extensions_mut().insert(provider);
+            let response = if state.calls.due(&tenant, now) {
+                // Written beside the request, not before it: no added
+                // latency, and a failure to note the call never fails the
+                // request.
+                let tenants = state.tenants();
+                let (response, recorded) =
+                    tokio::join!(next.run(req), tenants.record_call(&tenant, provider));
+                if let Err(e) = recorded {
+                    tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not record the identity provider's call");
+                }
+                response
+            } else {
+                next.run(req).await
+            };
+            log_rejection(&state, &tenant, provider, what, response).await
         }
         Ok(None) => {
             tracing::info!("rejected a request with an invalid API token");
@@ -69,6 +77,35 @@ pub async fn require_tenant(
         }
         Err(e) => ApiError::Store(e).into_response(),
     }
+}
+
+/// Logs `response` in the tenant's activity if it refused a client's
+/// mistake and the tenant's rejection budget allows (a failure to log only
+/// logs: the answer stands).
+async fn log_rejection(
+    state: &AppState,
+    tenant: &TenantId,
+    provider: Provider,
+    what: (Operation, &'static str, Option<String>),
+    response: Response,
+) -> Response {
+    let Some(mut entry) = activity::rejection_entry(
+        provider,
+        what,
+        response.status(),
+        response.extensions().get::<ScimError>(),
+        response.extensions().get::<activity::Subject>(),
+    ) else {
+        return response;
+    };
+    let Some(suppressed) = state.rejections.admit(tenant, Instant::now()) else {
+        return response;
+    };
+    entry.suppressed = suppressed;
+    if let Err(e) = state.activity.record(tenant, &entry).await {
+        tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not log a rejected request");
+    }
+    response
 }
 
 /// `429` with a whole-second `Retry-After` (Okta honours only integers).
@@ -109,6 +146,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
                 tracing::error!("a tenant-scoped handler ran without the auth middleware");
                 ApiError::Scim(ScimError::internal())
             })
+    }
+}
+
+/// The identity provider calling (from `User-Agent`, set by
+/// [`require_tenant`]), whose name goes in the activity log.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub Provider);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<Provider>()
+                .copied()
+                .unwrap_or(Provider::Unnamed),
+        ))
     }
 }
 

@@ -17,6 +17,12 @@ use crate::response::SCIM_CONTENT_TYPE;
 pub enum ApiError {
     Scim(ScimError),
     Store(StoreError),
+    /// An error about the resource named `name` (a refused create), which
+    /// the activity log shows.
+    About {
+        error: Box<ApiError>,
+        name: String,
+    },
 }
 
 impl From<ScimError> for ApiError {
@@ -43,9 +49,22 @@ impl From<DomainError> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// The same error, about the resource named `name` (if any).
+    #[must_use]
+    pub fn about(self, name: Option<String>) -> Self {
+        match name {
+            Some(name) => Self::About {
+                error: Box::new(self),
+                name,
+            },
+            None => self,
+        }
+    }
+
     /// The client-facing error, logging what the client must not see.
     pub fn to_scim(&self) -> ScimError {
         match self {
+            Self::About { error, .. } => error.to_scim(),
             Self::Scim(e) => e.clone(),
             Self::Store(StoreError::Conflict(u)) => ScimError::uniqueness(match u {
                 Unique::UserName => "userName is already in use by another user of this tenant",
@@ -84,7 +103,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        scim_error_response(&self.to_scim())
+        let mut response = scim_error_response(&self.to_scim());
+        if let Self::About { name, .. } = self {
+            response.extensions_mut().insert(crate::activity::Subject(name));
+        }
+        response
     }
 }
 
@@ -93,6 +116,8 @@ pub fn scim_error_response(err: &ScimError) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&err.to_body()).unwrap_or_default();
     let mut res = (status, body).into_response();
+    // For the activity log (`crate::auth`): what was refused, and why.
+    res.extensions_mut().insert(err.clone());
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

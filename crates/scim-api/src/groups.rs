@@ -17,8 +17,8 @@ use scim_store::groups::StoredGroup;
 use serde_json::Value;
 
 use crate::AppState;
-use crate::auth::Tenant;
-use crate::error::ApiResult;
+use crate::auth::{Caller, Tenant};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{BaseUrl, IfMatch, Listing, PathSegment, ProjectionQuery, ScimJson};
 use crate::response::ScimResponse;
 
@@ -84,15 +84,24 @@ pub async fn get(
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
 ) -> ApiResult<ScimResponse> {
-    let (group, members) = GroupResource::from_request(body)?;
-    let stored = state
-        .directory()
-        .create_group(&tenant, group, &members)
-        .await?;
+    // A refused create is logged with the displayName it was about.
+    let name = body
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let created = async {
+        let (group, members) = GroupResource::from_request(body)?;
+        Ok(state
+            .directory()
+            .create_group(&tenant, group, &members, provider)
+            .await?)
+    };
+    let stored: StoredGroup = created.await.map_err(|e: ApiError| e.about(name))?;
     let mut budget = MAX_MEMBERS_RETURNED;
     let body = render(&state, &tenant, &base, &stored, &projection, &mut budget).await?;
     Ok(
@@ -104,6 +113,7 @@ pub async fn create(
 pub async fn replace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -113,7 +123,7 @@ pub async fn replace(
     let (next, members) = GroupResource::from_request(body)?;
     let stored = state
         .directory()
-        .replace_group(&tenant, &id, next, &members, &pre)
+        .replace_group(&tenant, &id, next, &members, &pre, provider)
         .await?;
     ok(&state, &tenant, &base, &stored, &projection).await
 }
@@ -121,6 +131,7 @@ pub async fn replace(
 pub async fn patch(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -129,7 +140,9 @@ pub async fn patch(
 ) -> ApiResult<ScimResponse> {
     let request = PatchRequest::from_json(body)?;
     let directory = state.directory();
-    let stored = directory.patch_group(&tenant, &id, &request, &pre).await?;
+    let stored = directory
+        .patch_group(&tenant, &id, &request, &pre, provider)
+        .await?;
     // Entra wants 204 for group PATCH; a client that asks for attributes
     // gets the resource (read now if the PATCH did not need to).
     if projection.is_default() {
@@ -145,11 +158,12 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {
     let directory = state.directory();
-    if directory.delete_group(&tenant, &id, &pre).await? == Deleted::CleanupPending {
+    if directory.delete_group(&tenant, &id, &pre, provider).await? == Deleted::CleanupPending {
         state.background.finish_deletes(directory, tenant);
     }
     Ok(ScimResponse::no_content())

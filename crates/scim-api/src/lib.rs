@@ -15,10 +15,14 @@
 //!   handlers. Each parses the
 //!   request, calls one operation of `scim_domain`, and renders the result.
 //! - [`host`]: picks Lambda or a TCP listener at run time.
-//! - [`background`]: where work left after an answer runs (group deletes).
+//! - [`background`]: where work left after an answer runs (group deletes,
+//!   immediate deprovisioning).
+//! - [`activity`]: rejected requests in the tenant's activity log (rate
+//!   limited).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod activity;
 pub mod auth;
 pub mod background;
 pub mod calls;
@@ -36,11 +40,13 @@ pub mod users;
 use std::sync::Arc;
 
 use scim_domain::{Directory, Tenants};
+use scim_store::activity::ActivityLog;
 use scim_store::calls::DirectoryStats;
 use scim_store::groups::GroupStore;
 use scim_store::tokens::TokenStore;
 use scim_store::users::UserStore;
 
+use crate::activity::RejectionLimiter;
 use crate::background::Background;
 use crate::calls::CallRecorder;
 use crate::limits::TenantLimiter;
@@ -62,6 +68,10 @@ pub struct AppState {
     pub calls: Arc<CallRecorder>,
     /// Where group deletes left to the background are finished.
     pub background: Background,
+    /// The tenants' activity logs (rejected requests are logged here).
+    pub activity: Arc<dyn ActivityLog>,
+    /// How many rejections this process still logs per tenant.
+    pub rejections: Arc<RejectionLimiter>,
 }
 
 impl AppState {
@@ -105,6 +115,8 @@ impl From<scim_store::Stores> for AppState {
             limits: Arc::default(),
             calls: Arc::default(),
             background: Background::default(),
+            activity: stores.activity,
+            rejections: Arc::default(),
         }
     }
 }

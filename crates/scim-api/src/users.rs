@@ -16,8 +16,8 @@ use scim_store::users::StoredUser;
 use serde_json::Value;
 
 use crate::AppState;
-use crate::auth::Tenant;
-use crate::error::ApiResult;
+use crate::auth::{Caller, Tenant};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{BaseUrl, IfMatch, Listing, PathSegment, ProjectionQuery, ScimJson};
 use crate::response::ScimResponse;
 
@@ -83,12 +83,21 @@ pub async fn get(
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
 ) -> ApiResult<ScimResponse> {
-    let user = UserResource::from_request(body)?;
-    let stored = state.directory().create_user(&tenant, user).await?;
+    // A refused create is logged with the userName it was about.
+    let name = body
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let created = async {
+        let user = UserResource::from_request(body)?;
+        Ok(state.directory().create_user(&tenant, user, provider).await?)
+    };
+    let stored: StoredUser = created.await.map_err(|e: ApiError| e.about(name))?;
     Ok(ScimResponse::created(
         render(&state, &tenant, &base, &stored, &projection, false).await?,
         scim_domain::users::user_location(&base, &stored.id),
@@ -99,6 +108,7 @@ pub async fn create(
 pub async fn replace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -108,14 +118,16 @@ pub async fn replace(
     let next = UserResource::from_request(body)?;
     let stored = state
         .directory()
-        .replace_user(&tenant, &id, next, &pre)
+        .replace_user(&tenant, &id, next, &pre, provider)
         .await?;
+    state.background.deprovision(tenant.clone());
     ok(&state, &tenant, &base, &stored, &projection).await
 }
 
 pub async fn patch(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -125,19 +137,23 @@ pub async fn patch(
     let request = PatchRequest::from_json(body)?;
     let stored = state
         .directory()
-        .patch_user(&tenant, &id, &request, &pre)
+        .patch_user(&tenant, &id, &request, &pre, provider)
         .await?;
+    state.background.deprovision(tenant.clone());
     ok(&state, &tenant, &base, &stored, &projection).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    Caller(provider): Caller,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {
     let directory = state.directory();
-    if directory.delete_user(&tenant, &id, &pre).await? == Deleted::CleanupPending {
+    let deleted = directory.delete_user(&tenant, &id, &pre, provider).await?;
+    state.background.deprovision(tenant.clone());
+    if deleted == Deleted::CleanupPending {
         state.background.finish_deletes(directory, tenant);
     }
     Ok(ScimResponse::no_content())

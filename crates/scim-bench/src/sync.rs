@@ -2,6 +2,7 @@
 //! then a full sync, an incremental one after 1% changed, and one with no
 //! changes. Changes with the sync engine's options or report.
 
+use scim_store::activity::{Operation, Origin};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -89,7 +90,10 @@ pub(crate) async fn sync_bench(
         let mut next = u.user.clone();
         next.doc.insert("title".into(), json!("Staff Engineer"));
         let next = UserResource::from_doc(next.doc)?;
-        stores.users.replace(tenant, u, next).await?;
+        stores
+            .users
+            .replace(tenant, u, next, Origin::internal(Operation::Replace))
+            .await?;
     }
     run("incremental, 1% changed", false).await?;
     run("incremental, nothing changed", false).await?;
@@ -117,7 +121,11 @@ async fn seed_users(
                 "addresses": [{"type": "work", "locality": "Paris", "country": "FR"}],
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"}
             });
-            let user = stores.users.create(tenant, UserResource::from_request(body)?).await?;
+            let user = UserResource::from_request(body)?;
+            let user = stores
+                .users
+                .create(tenant, user, Origin::internal(Operation::Create))
+                .await?;
             if (i + 1) % 10_000 == 0 {
                 eprintln!("seeded {} users in {:.0} s", i + 1, seed_start.elapsed().as_secs_f64());
             }

@@ -29,6 +29,9 @@
 //! - [`calls`]: [`calls::DirectoryStats`]: the tenant's resource counts and
 //!   the identity provider's last call. Changes with what the page shows of
 //!   the connection.
+//! - [`activity`]: [`activity::ActivityLog`]: the tenant's provisioning
+//!   activity (writes, rejections, sync outcomes), 30 days. Changes with what
+//!   the admin sees of the identity provider's traffic.
 //! - [`metrics`]: counting AWS requests (benchmarks, cost tests).
 //! - [`deletion`]: what a DELETE works on; deletes larger than one
 //!   transaction.
@@ -45,6 +48,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod activity;
 pub mod calls;
 mod claims;
 pub mod config;
@@ -74,6 +78,8 @@ pub struct Stores {
     pub tokens: Arc<tokens::SecretsManagerTokenStore>,
     /// Counts and the identity provider's last call (directory table).
     pub stats: Arc<calls::DynamoDirectoryStats>,
+    /// The tenants' activity logs (directory table).
+    pub activity: Arc<activity::DynamoActivityLog>,
     /// Members and sync state: present when `StoreConfig::members_table` is.
     pub members: Option<Arc<members::DynamoMemberStore>>,
     pub sync_state: Option<Arc<sync_state::DynamoSyncState>>,
@@ -139,6 +145,10 @@ impl Stores {
                 &config.directory_table,
             )),
             stats: Arc::new(calls::DynamoDirectoryStats::new(
+                dynamodb.clone(),
+                &config.directory_table,
+            )),
+            activity: Arc::new(activity::DynamoActivityLog::new(
                 dynamodb.clone(),
                 &config.directory_table,
             )),

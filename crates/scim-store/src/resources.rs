@@ -15,6 +15,7 @@ use scim_proto::ScimResult;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::Meta;
 
+use crate::activity::{ActivityEntry, Origin, Outcome};
 use crate::claims::{Claim, ClaimedWrite};
 use crate::deletion::Deletion;
 use crate::dynamo::{self, Cond, Item, Table, key, pk, s};
@@ -35,6 +36,8 @@ pub(crate) trait Resource: Sized {
     const NAME_UNIQUE: Unique;
     /// Claim kind of the externalId.
     const EXT_CLAIM: &'static str;
+    /// The SCIM resource type (`User`, `Group`), as the activity log says.
+    const TYPE: &'static str;
 
     fn new(id: ResourceId, meta: Meta, doc: Self::Doc) -> Self;
     fn id(&self) -> &ResourceId;
@@ -44,6 +47,12 @@ pub(crate) trait Resource: Sized {
     fn from_json(json: serde_json::Map<String, serde_json::Value>) -> ScimResult<Self::Doc>;
     /// The name as claimed (lowercased).
     fn name_key(doc: &Self::Doc) -> String;
+    /// The name as written (userName, displayName).
+    fn name(doc: &Self::Doc) -> &str;
+    /// `active`, for resources that have it.
+    fn active(_doc: &Self::Doc) -> Option<bool> {
+        None
+    }
     fn external_id(doc: &Self::Doc) -> Option<&str>;
     /// Attributes of the item besides `doc` and the metadata.
     fn put_attributes(doc: &Self::Doc, item: &mut Item);
@@ -253,12 +262,42 @@ impl<R: Resource> Resources<R> {
         }
     }
 
+    /// The activity entry of a write `origin` asked for, as an item of the
+    /// write's transaction.
+    pub(crate) fn activity(
+        &self,
+        tenant: &TenantId,
+        origin: Origin,
+        resource: &R,
+        outcome: Outcome,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let entry = ActivityEntry::of_write(
+            origin,
+            R::TYPE,
+            resource.id().as_str(),
+            R::name(resource.doc()),
+            outcome,
+        );
+        self.table.put(entry.to_item(tenant), None)
+    }
+
+    /// What replacing `old` by `new` did, as the activity log says.
+    pub(crate) fn change(old: &R::Doc, new: &R::Doc) -> Outcome {
+        match (R::active(old), R::active(new)) {
+            (Some(true), Some(false)) => Outcome::Deactivated,
+            (Some(false), Some(true)) => Outcome::Reactivated,
+            _ => Outcome::Updated,
+        }
+    }
+
     /// Creates a resource with a fresh id: its item, its claims, then what
-    /// `more` adds, then the counter, in one transaction.
+    /// `more` adds, then the counter and the activity entry, in one
+    /// transaction.
     pub(crate) async fn create(
         &self,
         tenant: &TenantId,
         doc: R::Doc,
+        origin: Origin,
         more: impl FnOnce(&mut ClaimedWrite, &R) -> Result<(), StoreError>,
     ) -> Result<R, StoreError> {
         let stored = R::new(
@@ -273,17 +312,20 @@ impl<R: Resource> Resources<R> {
         w.change_claims(t, tenant, id, &[], &claims)?;
         more(&mut w, &stored)?;
         w.push(t.count_delta(tenant, R::COUNTER, 1)?);
+        w.push(self.activity(tenant, origin, &stored, Outcome::Created)?);
         w.commit_create(t, tenant, id, &claims).await?;
         Ok(stored)
     }
 
     /// The write of `next` over `current` (checked against the version
-    /// read), with the claims it changes; nothing is sent yet.
+    /// read), with the claims it changes and the activity entry; nothing is
+    /// sent yet.
     pub(crate) fn replacement(
         &self,
         tenant: &TenantId,
         current: &R,
         next: R::Doc,
+        origin: Origin,
     ) -> Result<(R, ClaimedWrite), StoreError> {
         let stored = R::new(
             current.id().clone(),
@@ -298,6 +340,8 @@ impl<R: Resource> Resources<R> {
         // A rename frees the old name in the same transaction.
         let (old, new) = (Self::claims(current.doc()), Self::claims(stored.doc()));
         w.change_claims(t, tenant, stored.id().as_str(), &old, &new)?;
+        let outcome = Self::change(current.doc(), stored.doc());
+        w.push(self.activity(tenant, origin, &stored, outcome)?);
         Ok((stored, w))
     }
 
@@ -308,9 +352,10 @@ impl<R: Resource> Resources<R> {
         tenant: &TenantId,
         current: &R,
         next: R::Doc,
+        origin: Origin,
         more: impl FnOnce(&mut ClaimedWrite, &R) -> Result<(), StoreError>,
     ) -> Result<R, StoreError> {
-        let (stored, mut w) = self.replacement(tenant, current, next)?;
+        let (stored, mut w) = self.replacement(tenant, current, next, origin)?;
         more(&mut w, &stored)?;
         if w.commit_replace(&self.table).await? {
             Ok(stored)
@@ -319,12 +364,14 @@ impl<R: Resource> Resources<R> {
         }
     }
 
-    /// The version-checked delete of `current` with its claims and the
-    /// counter; the caller adds the rest and commits with [`Self::decide_delete`].
+    /// The version-checked delete of `current` with its claims, the counter
+    /// and the activity entry; the caller adds the rest and commits with
+    /// [`Self::decide_delete`].
     pub(crate) fn deletion(
         &self,
         tenant: &TenantId,
         current: &R,
+        origin: Origin,
     ) -> Result<ClaimedWrite, StoreError> {
         let t = &self.table;
         let id = current.id();
@@ -334,6 +381,7 @@ impl<R: Resource> Resources<R> {
         )?);
         w.change_claims(t, tenant, id.as_str(), &Self::claims(current.doc()), &[])?;
         w.push(t.count_delta(tenant, R::COUNTER, -1)?);
+        w.push(self.activity(tenant, origin, current, Outcome::Deleted)?);
         Ok(w)
     }
 

@@ -53,6 +53,38 @@ pub struct SyncSettings {
     /// Link a new provisioned user to an existing app member with the same
     /// email (off by default).
     pub link_by_email: bool,
+    /// When a disabled or deleted user's member is deactivated.
+    pub deprovision: DeprovisionPolicy,
+}
+
+/// When the member of a user disabled or deleted in the identity provider
+/// is deactivated: a tenant policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeprovisionPolicy {
+    /// At once, driven by the user's write (seconds); creates and property
+    /// updates still wait for the next sync. The default: someone who left
+    /// must not keep access until tomorrow.
+    #[default]
+    Immediate,
+    /// With the next sync (daily or "Synchronize"), like every other change.
+    WithSync,
+}
+
+impl DeprovisionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::WithSync => "with-sync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "immediate" => Some(Self::Immediate),
+            "with-sync" => Some(Self::WithSync),
+            _ => None,
+        }
+    }
 }
 
 /// A tenant's sync state.
@@ -110,6 +142,11 @@ pub trait SyncStateStore: Send + Sync + fmt::Debug {
     async fn reset_mapping(&self, tenant: &TenantId) -> Result<StoredMapping, StoreError>;
     async fn link_by_email(&self, tenant: &TenantId) -> Result<bool, StoreError>;
     async fn set_link_by_email(&self, tenant: &TenantId, on: bool) -> Result<(), StoreError>;
+    async fn set_deprovision_policy(
+        &self,
+        tenant: &TenantId,
+        policy: DeprovisionPolicy,
+    ) -> Result<(), StoreError>;
     /// The state as it is (no lease taken).
     async fn state(&self, tenant: &TenantId) -> Result<SyncState, StoreError>;
     /// Takes the tenant's sync lease for `ttl` if it is free, expired or
@@ -204,6 +241,7 @@ impl DynamoSyncState {
                     version: 0,
                 },
                 link_by_email: false,
+                deprovision: DeprovisionPolicy::default(),
             });
         };
         let entries = get_opt_s(item, "mapping")
@@ -218,6 +256,9 @@ impl DynamoSyncState {
         Ok(SyncSettings {
             mapping: StoredMapping { entries, version },
             link_by_email: matches!(item.get("linkByEmail"), Some(AttributeValue::Bool(true))),
+            deprovision: get_opt_s(item, "deprovision")
+                .and_then(DeprovisionPolicy::parse)
+                .unwrap_or_default(),
         })
     }
 
@@ -350,6 +391,20 @@ impl SyncStateStore for DynamoSyncState {
             tenant,
             "SET linkByEmail = :on",
             vec![(":on", AttributeValue::Bool(on))],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_deprovision_policy(
+        &self,
+        tenant: &TenantId,
+        policy: DeprovisionPolicy,
+    ) -> Result<(), StoreError> {
+        self.update_config(
+            tenant,
+            "SET deprovision = :p",
+            vec![(":p", s(policy.as_str()))],
         )
         .await?;
         Ok(())

@@ -13,6 +13,7 @@ use scim_proto::ScimResult;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{Meta, UserResource};
 
+use crate::activity::Origin;
 use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Cond, ID, Item, get_opt_s, key, pk, s};
 use crate::error::{StoreError, Unique};
@@ -30,8 +31,12 @@ pub struct StoredUser {
 #[async_trait]
 pub trait UserStore: Send + Sync + fmt::Debug {
     /// Stores a new user; `Conflict` when its userName or externalId is taken.
-    async fn create(&self, tenant: &TenantId, user: UserResource)
-    -> Result<StoredUser, StoreError>;
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        user: UserResource,
+        origin: Origin,
+    ) -> Result<StoredUser, StoreError>;
     /// Strongly consistent read by id.
     async fn get(
         &self,
@@ -39,12 +44,15 @@ pub trait UserStore: Send + Sync + fmt::Debug {
         id: &ResourceId,
     ) -> Result<Option<StoredUser>, StoreError>;
     /// Replaces `current` with `next` if nobody changed it since it was read
-    /// (`VersionMismatch` otherwise, `NotFound` if it was deleted).
+    /// (`VersionMismatch` otherwise, `NotFound` if it was deleted). A user
+    /// made inactive leaves a deprovisioning entry (see
+    /// [`UserStore::deprovisions`]).
     async fn replace(
         &self,
         tenant: &TenantId,
         current: &StoredUser,
         next: UserResource,
+        origin: Origin,
     ) -> Result<StoredUser, StoreError>;
     /// Reads user `id` for a DELETE (strongly consistent): the user, or
     /// what is left of an interrupted delete of it (see [`crate::deletion`]);
@@ -57,12 +65,24 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     /// Deletes the user `target` read, with its lookup items and its
     /// memberships, if nobody changed it or added it to a group since
     /// (`VersionMismatch` otherwise, `NotFound` if it is gone; nothing is
-    /// written either way); or finishes an interrupted delete.
+    /// written either way); or finishes an interrupted delete. Leaves a
+    /// deprovisioning entry.
     async fn delete(
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredUser>,
+        origin: Origin,
     ) -> Result<Deleted, StoreError>;
+    /// Users disabled or deleted whose member may still be active: the
+    /// deprovisioning entries their writes left, oldest first.
+    async fn deprovisions(&self, tenant: &TenantId) -> Result<Vec<Deprovision>, StoreError>;
+    /// Drops a deprovisioning entry once handled, unless the user was
+    /// disabled or deleted again since it was read (then it stays).
+    async fn drop_deprovision(
+        &self,
+        tenant: &TenantId,
+        entry: &Deprovision,
+    ) -> Result<(), StoreError>;
     /// Removes the memberships that user deletes left to the background
     /// (resumable); how many deletes it finished.
     async fn finish_deletes(&self, tenant: &TenantId) -> Result<usize, StoreError>;
@@ -122,6 +142,18 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     async fn clear_dirty(&self, tenant: &TenantId, dirty: &DirtyUser) -> Result<(), StoreError>;
 }
 
+/// A user disabled or deleted since its member was last synced: the user
+/// write's entry in the tenant's `CLEANUP` partition (sort key
+/// `CLEANUP#D#<user id>`), which the directory stream hands to the sync
+/// function for immediate deprovisioning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprovision {
+    pub user: ResourceId,
+    /// The user's version at the write (the entry is dropped only if it
+    /// still holds this one).
+    pub version: u64,
+}
+
 /// A user changed since the last sync: its version at that change, and
 /// whether the change was a deletion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +182,7 @@ impl Resource for StoredUser {
     const NAME_CLAIM: &'static str = USER_NAME;
     const NAME_UNIQUE: Unique = Unique::UserName;
     const EXT_CLAIM: &'static str = USER_EXT;
+    const TYPE: &'static str = "User";
 
     fn new(id: ResourceId, meta: Meta, user: UserResource) -> Self {
         Self { id, meta, user }
@@ -172,6 +205,12 @@ impl Resource for StoredUser {
     fn name_key(user: &UserResource) -> String {
         user.user_name.key()
     }
+    fn name(user: &UserResource) -> &str {
+        user.user_name.as_str()
+    }
+    fn active(user: &UserResource) -> Option<bool> {
+        Some(user.active)
+    }
     fn external_id(user: &UserResource) -> Option<&str> {
         user.external_id.as_ref().map(|e| e.as_str())
     }
@@ -192,6 +231,13 @@ impl DynamoUserStore {
         Self {
             users: Resources::new(client, table),
         }
+    }
+
+    /// The deprovisioning entry of a user disabled or deleted at `version`.
+    fn deprovision_item(tenant: &TenantId, id: &ResourceId, version: u64) -> Item {
+        let mut item = dynamo::cleanup_item(tenant, dynamo::CLEANUP_DEPROVISION, id.as_str());
+        item.insert("version".into(), dynamo::n(version));
+        item
     }
 
     /// Marks the user changed (at `version`) for the Members sync.
@@ -260,10 +306,11 @@ impl UserStore for DynamoUserStore {
         &self,
         tenant: &TenantId,
         user: UserResource,
+        origin: Origin,
     ) -> Result<StoredUser, StoreError> {
         let t = &self.users.table;
         self.users
-            .create(tenant, user, |w, stored| {
+            .create(tenant, user, origin, |w, stored| {
                 for e in &stored.user.email_keys {
                     w.push(t.put(Self::email_item(tenant, e, &stored.id), None)?);
                 }
@@ -286,11 +333,12 @@ impl UserStore for DynamoUserStore {
         tenant: &TenantId,
         current: &StoredUser,
         next: UserResource,
+        origin: Origin,
     ) -> Result<StoredUser, StoreError> {
         let t = &self.users.table;
         let old = &current.user;
         self.users
-            .replace(tenant, current, next, |w, stored| {
+            .replace(tenant, current, next, origin, |w, stored| {
                 let (new, id) = (&stored.user, stored.id.as_str());
                 for e in old
                     .email_keys
@@ -308,6 +356,9 @@ impl UserStore for DynamoUserStore {
                 }
                 let version = stored.meta.version;
                 w.push(t.put(Self::dirty_item(tenant, &stored.id, version, false), None)?);
+                if old.active && !new.active {
+                    w.push(t.put(Self::deprovision_item(tenant, &stored.id, version), None)?);
+                }
                 Ok(())
             })
             .await
@@ -351,6 +402,7 @@ impl UserStore for DynamoUserStore {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredUser>,
+        origin: Origin,
     ) -> Result<Deleted, StoreError> {
         let t = &self.users.table;
         let Some(current) = target.resource() else {
@@ -365,14 +417,13 @@ impl UserStore for DynamoUserStore {
         let groups = self
             .group_ids(tenant, id, Some(dynamo::TX_MAX_ITEMS / 2))
             .await?;
-        let mut w = self.users.deletion(tenant, current)?;
+        let mut w = self.users.deletion(tenant, current, origin)?;
         for e in &u.email_keys {
             w.push(t.delete(key(email_pk(tenant, e), id), None)?);
         }
-        w.push(t.put(
-            Self::dirty_item(tenant, &current.id, current.meta.version + 1, true),
-            None,
-        )?);
+        let version = current.meta.version + 1;
+        w.push(t.put(Self::dirty_item(tenant, &current.id, version, true), None)?);
+        w.push(t.put(Self::deprovision_item(tenant, &current.id, version), None)?);
         let head = dynamo::membership_head(tenant, id);
         // The head goes with the user, unless memberships are left after
         // this transaction: then it records the unfinished delete, and a
@@ -422,6 +473,49 @@ impl UserStore for DynamoUserStore {
             finished += 1;
         }
         Ok(finished)
+    }
+
+    async fn deprovisions(&self, tenant: &TenantId) -> Result<Vec<Deprovision>, StoreError> {
+        let t = &self.users.table;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = dynamo::partition_query(&t.client, &t.name, pk(tenant, dynamo::CLEANUP))
+                .key_condition_expression("pk = :pk AND begins_with(sk, :d)")
+                .expression_attribute_values(":d", s(dynamo::CLEANUP_DEPROVISION))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(crate::error::from_sdk)?;
+            for item in page.items() {
+                let sk = dynamo::get_s(item, crate::tables::SK)?;
+                let user = sk
+                    .strip_prefix(dynamo::CLEANUP_DEPROVISION)
+                    .and_then(ResourceId::parse)
+                    .ok_or_else(|| {
+                        StoreError::Internal(format!("bad deprovisioning entry {sk:?}").into())
+                    })?;
+                let version = dynamo::get_u64(item, "version")?;
+                found.push(Deprovision { user, version });
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn drop_deprovision(
+        &self,
+        tenant: &TenantId,
+        entry: &Deprovision,
+    ) -> Result<(), StoreError> {
+        let key = dynamo::cleanup_item(tenant, dynamo::CLEANUP_DEPROVISION, entry.user.as_str());
+        self.users
+            .table
+            .delete_if_unchanged(key, "version", dynamo::n(entry.version))
+            .await?;
+        Ok(())
     }
 
     async fn find_by_user_name(

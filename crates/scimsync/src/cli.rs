@@ -56,6 +56,21 @@ pub enum Command {
         #[command(subcommand)]
         command: PortalCommand,
     },
+    /// The tenant's provisioning activity (30 days): SCIM writes, rejected
+    /// requests with their reason, sync outcomes; newest first.
+    Activity {
+        #[arg(long)]
+        tenant: TenantId,
+        /// Only entries about this SCIM id (a user's or a group's).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+        /// Only rejected requests and failed runs.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,8 +130,27 @@ pub enum TenantCommand {
     /// Revoke every token at once (a leaked token, offboarding): provisioning
     /// stops on every instance within 15 seconds, until the next `activate`.
     Revoke(TenantArg),
-    /// Whether provisioning is active, its tokens, and directory counts.
+    /// Whether provisioning is active, its tokens, directory counts and
+    /// policy.
     Status(TenantArg),
+    /// Set a tenant policy: `deprovision=immediate` (a disabled or deleted
+    /// user's member is deactivated within seconds; the default) or
+    /// `deprovision=with-sync` (at the next sync, like other changes).
+    Policy {
+        #[arg(long)]
+        tenant: TenantId,
+        #[arg(value_name = "deprovision=immediate|with-sync", value_parser = parse_policy)]
+        setting: scim_store::sync_state::DeprovisionPolicy,
+    },
+}
+
+/// `deprovision=immediate` or `deprovision=with-sync`.
+pub fn parse_policy(s: &str) -> Result<scim_store::sync_state::DeprovisionPolicy, String> {
+    let value = s
+        .strip_prefix("deprovision=")
+        .ok_or_else(|| format!("{s:?}: expected deprovision=immediate or deprovision=with-sync"))?;
+    scim_store::sync_state::DeprovisionPolicy::parse(value)
+        .ok_or_else(|| format!("{value:?}: deprovision is immediate or with-sync"))
 }
 
 #[derive(Debug, Subcommand)]

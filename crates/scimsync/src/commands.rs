@@ -67,6 +67,12 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Sync(args) => sync(ctx, args).await,
         Command::Members { command } => members(ctx, command).await,
         Command::Portal { command } => crate::portal::run(ctx, command).await,
+        Command::Activity {
+            tenant,
+            user,
+            failed,
+            limit,
+        } => crate::activity::show(ctx, &tenant, user, failed, limit).await,
     }
 }
 
@@ -114,7 +120,9 @@ async fn serve(ctx: &Ctx, addr: SocketAddr, bootstrap: Option<TenantId>) -> Resu
     tracing::info!(%local, "serving SCIM and the portal; Ctrl-C stops");
     let scim = scim_api::router(
         AppState::from(ctx.stores.clone())
-            .with_background(scim_api::background::Background::InProcess)
+            .with_background(scim_api::background::Background::in_process(
+                ctx.domain.members.clone(),
+            ))
             .with_tenant_rate_limit(TenantLimiter::from_env().map_err(anyhow::Error::msg)?),
     );
     let app = scim_api::router::wrap(scim.merge(scim_portal::router(portal)));
@@ -170,8 +178,21 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
                 || format!("Tenant: {}\nProvisioning: inactive\nRevoked: {revoked}", t.tenant),
             );
         }
+        TenantCommand::Policy { tenant, setting } => {
+            ctx.members()?
+                .set_deprovision_policy(&tenant, setting)
+                .await?;
+            ctx.print(
+                &json!({"tenant": tenant.as_str(), "deprovision": setting.as_str()}),
+                || format!("Tenant: {tenant}\nDeprovision: {}", setting.as_str()),
+            );
+        }
         TenantCommand::Status(t) => {
             let s = ctx.domain.tenants.status(&t.tenant).await?;
+            let deprovision = match &ctx.domain.members {
+                Some(m) => Some(m.deprovision_policy(&t.tenant).await?.as_str()),
+                None => None,
+            };
             let (users, groups) = (s.users, s.groups);
             let ids: Vec<Value> = s
                 .tokens
@@ -188,8 +209,11 @@ async fn tenant(ctx: &Ctx, command: TenantCommand) -> Result<()> {
                 |c| format!("{} ({})", c.at, c.provider.display_name()),
             );
             ctx.print(
-                &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups, "lastCall": last_call}),
-                || format!("Tenant: {}\nProvisioning: {status}\nTokens: {}\nUsers: {users}\nGroups: {groups}\nLast call: {last_call_text}", t.tenant, ids.len()),
+                &json!({"tenant": t.tenant.as_str(), "provisioning": status, "tokens": ids, "users": users, "groups": groups, "lastCall": last_call, "deprovision": deprovision}),
+                || {
+                    let policy = deprovision.map(|p| format!("\nDeprovision: {p}")).unwrap_or_default();
+                    format!("Tenant: {}\nProvisioning: {status}\nTokens: {}\nUsers: {users}\nGroups: {groups}\nLast call: {last_call_text}{policy}", t.tenant, ids.len())
+                },
             );
         }
     }

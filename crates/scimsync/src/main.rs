@@ -7,6 +7,7 @@
 //! with the deployed names from `DIRECTORY_TABLE`, `MEMBERS_TABLE` and
 //! `TOKEN_SECRET_PREFIX` (the stack's outputs).
 
+mod activity;
 mod cli;
 mod commands;
 mod portal;

@@ -52,7 +52,8 @@ pub enum Command {
     Scheduled,
     Sync(SyncRequest),
     /// The directory table's stream: these tenants have deletes left to the
-    /// background (cleanup entries were inserted).
+    /// background or users to deprovision (cleanup or deprovisioning
+    /// entries were inserted).
     FinishDeletes(Vec<TenantId>),
 }
 
@@ -192,17 +193,21 @@ impl Handler {
             }
             Command::FinishDeletes(tenants) => {
                 // A failure fails the batch: the stream retries it, and the
-                // work resumes where it stopped.
-                let mut finished = 0;
+                // work resumes where it stopped. So does a sync holding the
+                // lease: deprovisioning waits for it (bounded by the
+                // stream's retries; the sync deactivates them itself).
+                let (mut finished, mut deactivated) = (0, 0);
                 for tenant in &tenants {
                     finished += self.members.finish_deletes(tenant).await?;
+                    deactivated += self.members.deprovision(tenant).await?;
                 }
                 tracing::info!(
                     tenants = tenants.len(),
                     finished,
-                    "deletes finished from the stream"
+                    deactivated,
+                    "deletes finished and users deprovisioned from the stream"
                 );
-                Ok(json!({"finished": finished}))
+                Ok(json!({"finished": finished, "deactivated": deactivated}))
             }
         }
     }

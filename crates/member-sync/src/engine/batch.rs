@@ -14,6 +14,7 @@ use super::decide::Batch;
 use super::work::{Known, Work};
 use super::{Run, now};
 use crate::error::SyncError;
+use crate::plan::{Outcome, Plan};
 
 impl Run<'_> {
     /// Syncs the users of `work`: reads, plans, writes.
@@ -24,7 +25,23 @@ impl Run<'_> {
         if self.mapping.has_groups() {
             batch.groups = self.group_names_of(&batch.needing_groups()).await?;
         }
-        let planned = batch.plan(&self.mapping, self.link_by_email, &now(), &self.cp.run_id);
+        let mut planned = batch.plan(&self.mapping, self.link_by_email, &now(), &self.cp.run_id);
+        if self.only_deactivations {
+            for p in &mut planned {
+                let deactivates = matches!(
+                    p.plan,
+                    Plan::Write {
+                        outcome: Outcome::Deactivated,
+                        ..
+                    }
+                );
+                if !deactivates {
+                    p.plan = Plan::Skip;
+                }
+                // The next sync clears it, seeing the deactivation done.
+                p.dirty = None;
+            }
+        }
         self.apply(planned).await
     }
 

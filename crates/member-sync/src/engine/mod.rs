@@ -149,6 +149,40 @@ impl SyncEngine {
         }
     }
 
+    /// Immediate deprovisioning: deactivates the members of `users` that a
+    /// sync would deactivate now (their user is disabled or deleted), and
+    /// writes nothing else. Creates and property updates wait for the next
+    /// sync, and the users stay in the dirty set for it (which then finds
+    /// the deactivation done). Takes the lease like a sync and leaves the
+    /// saved run as it was: `LeaseHeld` while a sync runs (the caller
+    /// retries; the running sync may deactivate them itself).
+    pub async fn deprovision(
+        &self,
+        tenant: &TenantId,
+        users: &[ResourceId],
+    ) -> Result<SyncReport, SyncError> {
+        let Some((lease, _)) = Lease::acquire(&*self.state, tenant, self.lease_ttl).await? else {
+            return Err(SyncError::LeaseHeld(tenant.to_string()));
+        };
+        let result = async {
+            // A fresh run of its own: the saved one (if any) is not resumed,
+            // and without the lease in the run nothing is checkpointed.
+            let options = SyncOptions::default();
+            let mut run = self
+                .start(tenant, &options, None, SyncState::default())
+                .await?;
+            run.only_deactivations = true;
+            for chunk in users.chunks(self.batch_size) {
+                let work = chunk.iter().cloned().map(work::Work::read).collect();
+                run.process(work).await?;
+            }
+            Ok(run.report(true).0)
+        }
+        .await;
+        lease.release().await;
+        result
+    }
+
     /// Loads settings and decides: resume the saved run, or start one.
     async fn start<'a>(
         &'a self,
@@ -174,6 +208,7 @@ impl SyncEngine {
             tally: Tally::new(options.dry_run),
             overlay: Overlay::default(),
             group_names: HashMap::new(),
+            only_deactivations: false,
         })
     }
 }
@@ -197,6 +232,8 @@ struct Run<'a> {
     overlay: Overlay,
     /// Group names read so far (cached per run).
     group_names: HashMap<ResourceId, String>,
+    /// Immediate deprovisioning: every plan but a deactivation is skipped.
+    only_deactivations: bool,
 }
 
 impl Run<'_> {

@@ -330,3 +330,37 @@ pub fn history(d: &PageData) -> Markup {
         }
     }
 }
+
+pub fn activity(d: &PageData) -> Markup {
+    html! {
+        section.card #activity {
+            h2 { "Provisioning activity" }
+            p.hint { "What your identity provider did here, what was refused and why, and each synchronization, newest first (kept 30 days)." }
+            @if d.activity.is_empty() {
+                p { "No activity yet." }
+            } @else {
+                table #activity-table {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "From" } th scope="col" { "Request" } th scope="col" { "About" } th scope="col" { "Result" } } }
+                    tbody {
+                        @for e in &d.activity {
+                            tr.(if e.outcome.is_failure() { "failed" } else { "ok" }) {
+                                td { (readable_time(&e.at)) }
+                                td { (e.source) }
+                                td { (e.operation.as_str()) " " (e.resource_type) }
+                                td { (e.name.as_deref().or(e.id.as_deref()).unwrap_or("")) }
+                                td {
+                                    (e.outcome.as_str())
+                                    @if let Some(r) = &e.rejection {
+                                        " (" (r.status) @if let Some(t) = &r.scim_type { " " (t) } "): " (r.detail)
+                                    }
+                                    @if let Some(s) = &e.summary { ": " (s) }
+                                    @if e.suppressed > 0 { " (+" (e.suppressed) " more rejections not logged)" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -104,10 +104,14 @@ pub(crate) const GROUPS_COUNTER: &str = "groups";
 
 /// The tenant's deletes left to the background: partition
 /// `T#<tenant>#CLEANUP`, sort key `CLEANUP#G#<group id>` or
-/// `CLEANUP#U#<user id>` (see [`crate::deletion`]).
+/// `CLEANUP#U#<user id>` (see [`crate::deletion`]); also the users to
+/// deprovision, `CLEANUP#D#<user id>` (see [`crate::users::Deprovision`]).
 pub(crate) const CLEANUP: &str = "CLEANUP";
 pub(crate) const CLEANUP_GROUP: &str = "CLEANUP#G#";
 pub(crate) const CLEANUP_USER: &str = "CLEANUP#U#";
+/// A user disabled or deleted, for immediate deprovisioning (same
+/// partition, so the directory stream's one filter passes both).
+pub(crate) const CLEANUP_DEPROVISION: &str = "CLEANUP#D#";
 
 /// The cleanup entry of a deleted group or user (`kind`: a `CLEANUP_*`).
 pub(crate) fn cleanup_item(tenant: &TenantId, kind: &str, id: &str) -> Item {

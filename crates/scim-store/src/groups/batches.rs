@@ -148,6 +148,7 @@ impl DynamoGroupStore {
         tenant: &TenantId,
         group: &ResourceId,
         members: &super::MemberWrites,
+        entry: &crate::activity::ActivityEntry,
     ) -> Result<super::MembersChange, StoreError> {
         use super::MembersChange;
         let units = members.add.len() + members.remove.len();
@@ -155,7 +156,10 @@ impl DynamoGroupStore {
             return Ok(MembersChange::Unsuitable);
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut items = vec![self.version_bump_item(tenant, group)?];
+        let mut items = vec![
+            self.version_bump_item(tenant, group)?,
+            self.groups.table.put(entry.to_item(tenant), None)?,
+        ];
         let mut guards = Vec::new();
         for (users, add) in [(&members.add, true), (&members.remove, false)] {
             for u in users {

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, Meta};
 
+use crate::activity::Origin;
 use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Item};
 use crate::error::StoreError;
@@ -53,6 +54,7 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         &self,
         tenant: &TenantId,
         group: GroupResource,
+        origin: Origin,
     ) -> Result<StoredGroup, StoreError>;
     async fn get(
         &self,
@@ -71,6 +73,7 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         current: &StoredGroup,
         next: GroupResource,
+        origin: Origin,
     ) -> Result<StoredGroup, StoreError>;
     /// Records a membership change in `meta` (new version and lastModified).
     /// With `expected`, only if the version is still that one.
@@ -96,6 +99,7 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         next: Option<GroupResource>,
         members: &MemberWrites,
         expect_version: bool,
+        origin: Origin,
     ) -> Result<GroupUpdate, StoreError>;
     /// Reads group `id` for a DELETE (strongly consistent): the group, or
     /// what is left of an interrupted delete of it (see [`crate::deletion`]);
@@ -112,6 +116,7 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredGroup>,
+        origin: Origin,
     ) -> Result<Deleted, StoreError>;
     /// Removes the memberships that group deletes left to the background
     /// (resumable: a group leaves the list only once all are gone); how
@@ -146,6 +151,7 @@ pub trait GroupStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         group: &ResourceId,
         members: &MemberWrites,
+        origin: Origin,
     ) -> Result<MembersChange, StoreError>;
 
     /// Adds members (the caller has checked they are users of the tenant).

@@ -11,6 +11,7 @@ use scim_proto::resource::{GroupResource, Meta};
 
 use super::batches::{Batch, Committed};
 use super::{GroupStore, GroupUpdate, MemberWrites, MembersChange, MembershipChange, StoredGroup};
+use crate::activity::{ActivityEntry, Origin, Outcome};
 use crate::claims::ClaimedWrite;
 use crate::deletion::{Deleted, Deletion};
 use crate::dynamo::{self, Item, key, pk, s};
@@ -50,6 +51,7 @@ impl Resource for StoredGroup {
     const NAME_CLAIM: &'static str = GROUP_NAME;
     const NAME_UNIQUE: Unique = Unique::DisplayName;
     const EXT_CLAIM: &'static str = GROUP_EXT;
+    const TYPE: &'static str = "Group";
 
     fn new(id: ResourceId, meta: Meta, group: GroupResource) -> Self {
         Self { id, meta, group }
@@ -72,6 +74,9 @@ impl Resource for StoredGroup {
     fn name_key(group: &GroupResource) -> String {
         group.display_name.key()
     }
+    fn name(group: &GroupResource) -> &str {
+        group.display_name.as_str()
+    }
     fn external_id(group: &GroupResource) -> Option<&str> {
         group.external_id.as_ref().map(|e| e.as_str())
     }
@@ -91,6 +96,29 @@ impl DynamoGroupStore {
         Self {
             groups: Resources::new(client, table),
         }
+    }
+
+    /// The activity entry of a membership change without an attribute write.
+    fn members_entry(
+        origin: Origin,
+        group: &ResourceId,
+        name: Option<&str>,
+        members: &MemberWrites,
+    ) -> ActivityEntry {
+        let mut entry = ActivityEntry::now(
+            origin.source(),
+            origin.operation,
+            <StoredGroup as Resource>::TYPE,
+            Outcome::Updated,
+        )
+        .with_summary(format!(
+            "members +{} -{}",
+            members.add.len(),
+            members.remove.len()
+        ));
+        entry.id = Some(group.as_str().to_owned());
+        entry.name = name.map(str::to_owned);
+        entry
     }
 
     /// A rename changes every member's group names (the sync maps them as
@@ -120,8 +148,9 @@ impl GroupStore for DynamoGroupStore {
         &self,
         tenant: &TenantId,
         group: GroupResource,
+        origin: Origin,
     ) -> Result<StoredGroup, StoreError> {
-        self.groups.create(tenant, group, |_, _| Ok(())).await
+        self.groups.create(tenant, group, origin, |_, _| Ok(())).await
     }
 
     async fn get(
@@ -145,9 +174,10 @@ impl GroupStore for DynamoGroupStore {
         tenant: &TenantId,
         current: &StoredGroup,
         next: GroupResource,
+        origin: Origin,
     ) -> Result<StoredGroup, StoreError> {
         self.groups
-            .replace(tenant, current, next, |w, stored| {
+            .replace(tenant, current, next, origin, |w, stored| {
                 self.mark_rename(w, tenant, current, stored)
             })
             .await
@@ -190,8 +220,10 @@ impl GroupStore for DynamoGroupStore {
         tenant: &TenantId,
         group: &ResourceId,
         members: &MemberWrites,
+        origin: Origin,
     ) -> Result<MembersChange, StoreError> {
-        self.change_in_one(tenant, group, members).await
+        let entry = Self::members_entry(origin, group, None, members);
+        self.change_in_one(tenant, group, members, &entry).await
     }
 
     async fn update(
@@ -201,6 +233,7 @@ impl GroupStore for DynamoGroupStore {
         next: Option<GroupResource>,
         members: &MemberWrites,
         expect_version: bool,
+        origin: Origin,
     ) -> Result<GroupUpdate, StoreError> {
         let id = &current.id;
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -217,7 +250,7 @@ impl GroupStore for DynamoGroupStore {
         let mut written = None;
         if next.is_some() || (expect_version && !units.is_empty()) {
             let next = next.unwrap_or_else(|| current.group.clone());
-            let (stored, mut w) = self.groups.replacement(tenant, current, next)?;
+            let (stored, mut w) = self.groups.replacement(tenant, current, next, origin)?;
             self.mark_rename(&mut w, tenant, current, &stored)?;
             let (head, claims) = w.into_parts();
             first = Batch {
@@ -229,6 +262,11 @@ impl GroupStore for DynamoGroupStore {
             written = Some(stored);
         } else if units.is_empty() {
             return Ok(GroupUpdate::Written(current.clone()));
+        } else {
+            // Members only: the entry rides on the first membership write.
+            let name = Some(current.group.display_name.as_str());
+            let entry = Self::members_entry(origin, id, name, members);
+            first.head.push(self.groups.table.put(entry.to_item(tenant), None)?);
         }
         first.fill(&mut units);
         // The request's first write: if it fails, nothing was written.
@@ -273,6 +311,7 @@ impl GroupStore for DynamoGroupStore {
         &self,
         tenant: &TenantId,
         target: &Deletion<StoredGroup>,
+        origin: Origin,
     ) -> Result<Deleted, StoreError> {
         let t = &self.groups.table;
         let Some(current) = target.resource() else {
@@ -280,7 +319,7 @@ impl GroupStore for DynamoGroupStore {
             return Ok(Deleted::Done);
         };
         let id = current.id.as_str();
-        let mut w = self.groups.deletion(tenant, current)?;
+        let mut w = self.groups.deletion(tenant, current, origin)?;
         // Per member: the membership, its mirror and the member's mark. The
         // first members that fit go in the transaction that decides the
         // delete, which for most groups is all of them; it keeps one item
