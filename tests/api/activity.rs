@@ -53,7 +53,13 @@ fn disable() -> Value {
 
 /// Sends a request through the app with `state` (e.g. another background
 /// mode) as Entra would, with the tenant's token.
-async fn call(app: &TestApp, state: scim_api::AppState, method: &str, path: &str, body: Option<&Value>) -> Reply {
+async fn call(
+    app: &TestApp,
+    state: scim_api::AppState,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Reply {
     let request = http::Request::builder()
         .method(method)
         .uri(format!("/scim/v2{path}"))
@@ -123,7 +129,10 @@ async fn until_deactivated(app: &TestApp, user: &str) -> Duration {
 
 async fn synced_user(app: &TestApp, name: &str) -> String {
     let id = app
-        .create_user(&entra_user(&format!("{name}@contoso.com"), &uuid::Uuid::new_v4().to_string()))
+        .create_user(&entra_user(
+            &format!("{name}@contoso.com"),
+            &uuid::Uuid::new_v4().to_string(),
+        ))
         .await;
     let report = members(app)
         .sync_once(&app.tenant, member_sync::SyncOptions::default())
@@ -145,7 +154,13 @@ async fn a_rejected_post_shows_in_the_activity_log_with_its_reason() {
     let mut again = body.clone();
     again["externalId"] = json!("ext-other");
     let reply = app
-        .send_with("POST", "/Users", Some(&again), &app.token, &[("user-agent", OKTA)])
+        .send_with(
+            "POST",
+            "/Users",
+            Some(&again),
+            &app.token,
+            &[("user-agent", OKTA)],
+        )
         .await;
 
     // Assert
@@ -175,18 +190,26 @@ async fn a_rejected_post_shows_in_the_activity_log_with_its_reason() {
 async fn every_write_is_logged_newest_first_with_what_it_did() {
     // Arrange
     let app = spawn_app().await;
-    let id = app.create_user(&entra_user("bob@contoso.com", "ext-bob")).await;
+    let id = app
+        .create_user(&entra_user("bob@contoso.com", "ext-bob"))
+        .await;
 
     // Act
     app.patch(&format!("/Users/{id}"), &disable()).await;
     let enable = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": true}]});
     app.patch(&format!("/Users/{id}"), &enable).await;
     let group = app
-        .post("/Groups", &json!({"displayName": "Sales", "members": [{"value": id}]}))
+        .post(
+            "/Groups",
+            &json!({"displayName": "Sales", "members": [{"value": id}]}),
+        )
         .await;
     let gid = group.body["id"].as_str().expect("group id").to_owned();
     let remove = json!({"schemas": [PATCH_OP], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": id}]}]});
-    assert_eq!(app.patch(&format!("/Groups/{gid}"), &remove).await.status, 204);
+    assert_eq!(
+        app.patch(&format!("/Groups/{gid}"), &remove).await.status,
+        204
+    );
     assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
 
     // Assert
@@ -225,7 +248,9 @@ async fn every_write_is_logged_newest_first_with_what_it_did() {
 async fn a_patch_that_changes_nothing_logs_nothing() {
     // Arrange
     let app = spawn_app().await;
-    let id = app.create_user(&entra_user("carol@contoso.com", "ext-carol")).await;
+    let id = app
+        .create_user(&entra_user("carol@contoso.com", "ext-carol"))
+        .await;
     let before = everything(&app).await.len();
 
     // Act: Entra re-sends the same value.
@@ -268,11 +293,18 @@ async fn another_tenants_activity_is_invisible() {
     // Arrange
     let app = spawn_app().await;
     let other_token = app.other_tenant("globex").await;
-    app.create_user(&entra_user("dave@contoso.com", "ext-dave")).await;
+    app.create_user(&entra_user("dave@contoso.com", "ext-dave"))
+        .await;
 
     // Act: the other tenant writes and is refused.
     let other = app
-        .send_with("POST", "/Users", Some(&entra_user("erin@globex.com", "ext-erin")), &other_token, &[])
+        .send_with(
+            "POST",
+            "/Users",
+            Some(&entra_user("erin@globex.com", "ext-erin")),
+            &other_token,
+            &[],
+        )
         .await;
     assert_eq!(other.status, 201);
     app.send_with("GET", "/Users?filter=bad", None, &other_token, &[])
@@ -290,7 +322,11 @@ async fn another_tenants_activity_is_invisible() {
         .await
         .expect("read");
     assert_eq!(theirs.len(), 2);
-    assert!(theirs.iter().all(|e| e.name.as_deref() != Some("dave@contoso.com")));
+    assert!(
+        theirs
+            .iter()
+            .all(|e| e.name.as_deref() != Some("dave@contoso.com"))
+    );
 }
 
 #[tokio::test]
@@ -309,7 +345,12 @@ async fn a_sync_run_logs_its_outcome() {
         .expect("the run is logged");
     assert_eq!(run.outcome, Outcome::Finished);
     assert_eq!(run.source, "sync");
-    assert!(run.summary.as_deref().is_some_and(|s| s.starts_with("1 created")), "{run:?}");
+    assert!(
+        run.summary
+            .as_deref()
+            .is_some_and(|s| s.starts_with("1 created")),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]
@@ -321,7 +362,14 @@ async fn a_disabled_users_member_is_deactivated_without_a_sync() {
 
     // Act
     let started = Instant::now();
-    let reply = call(&app, state, "PATCH", &format!("/Users/{id}"), Some(&disable())).await;
+    let reply = call(
+        &app,
+        state,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(&disable()),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let waited = until_deactivated(&app, &id).await;
 
@@ -370,17 +418,32 @@ async fn deprovisioning_deactivates_and_leaves_creates_and_updates_to_the_sync()
     let title = |t: &str| json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "title", "value": t}]});
     app.patch(&format!("/Users/{stayer}"), &title("Lead")).await;
     app.patch(&format!("/Users/{leaver}"), &disable()).await;
-    let newcomer = app.create_user(&entra_user("ken@contoso.com", "ext-ken")).await;
+    let newcomer = app
+        .create_user(&entra_user("ken@contoso.com", "ext-ken"))
+        .await;
 
     // Act: what the stream (or the local server) runs.
-    let deactivated = members(&app).deprovision(&app.tenant).await.expect("deprovision");
+    let deactivated = members(&app)
+        .deprovision(&app.tenant)
+        .await
+        .expect("deprovision");
 
     // Assert
     assert_eq!(deactivated, 1);
-    assert_eq!(member_status(&app, &leaver).await, Some(MemberStatus::Deactivated));
-    assert_eq!(member_status(&app, &newcomer).await, None, "creates wait for the sync");
+    assert_eq!(
+        member_status(&app, &leaver).await,
+        Some(MemberStatus::Deactivated)
+    );
+    assert_eq!(
+        member_status(&app, &newcomer).await,
+        None,
+        "creates wait for the sync"
+    );
     let preview = members(&app).preview(&app.tenant).await.expect("preview");
-    assert_eq!(preview.counts.created, 1, "the newcomer is still available to be synced");
+    assert_eq!(
+        preview.counts.created, 1,
+        "the newcomer is still available to be synced"
+    );
     assert_eq!(preview.counts.updated, 1, "judy's title waits for the sync");
     assert_eq!(preview.counts.deactivated, 0, "ivan is done");
 }
@@ -409,7 +472,10 @@ async fn under_the_with_sync_policy_the_member_waits_for_the_sync() {
     m.sync_once(&app.tenant, member_sync::SyncOptions::default())
         .await
         .expect("sync");
-    assert_eq!(member_status(&app, &id).await, Some(MemberStatus::Deactivated));
+    assert_eq!(
+        member_status(&app, &id).await,
+        Some(MemberStatus::Deactivated)
+    );
 }
 
 #[tokio::test]
@@ -435,7 +501,13 @@ async fn deprovisioning_waits_while_a_sync_holds_the_lease_and_loses_nothing() {
     let retried = members(&app).deprovision(&app.tenant).await.expect("retry");
 
     // Assert
-    assert!(matches!(blocked, Err(member_sync::SyncError::LeaseHeld(_))), "{blocked:?}");
+    assert!(
+        matches!(blocked, Err(member_sync::SyncError::LeaseHeld(_))),
+        "{blocked:?}"
+    );
     assert_eq!(retried, 1);
-    assert_eq!(member_status(&app, &id).await, Some(MemberStatus::Deactivated));
+    assert_eq!(
+        member_status(&app, &id).await,
+        Some(MemberStatus::Deactivated)
+    );
 }

@@ -67,7 +67,9 @@ fn run_failure(e: &SyncError) -> String {
         SyncError::Store(StoreError::Unavailable(_)) => {
             "storage was unavailable; the next sync resumes".to_owned()
         }
-        SyncError::Store(_) => "an internal error stopped the run; the next sync resumes".to_owned(),
+        SyncError::Store(_) => {
+            "an internal error stopped the run; the next sync resumes".to_owned()
+        }
         SyncError::LeaseHeld(_) => "another sync was running".to_owned(),
     }
 }

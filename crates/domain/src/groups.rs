@@ -3,17 +3,17 @@
 //! members in one transaction when they fit, so a request that fails
 //! (version check, a member that vanished, storage) changes nothing.
 
-use scim_proto::provider::Provider;
-use scim_store::activity::{Operation, Origin};
 use scim_proto::ScimError;
 use scim_proto::ast::Filter;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::list::Paging;
 use scim_proto::patch::{self, MemberChange, PatchRequest};
+use scim_proto::provider::Provider;
 use scim_proto::resource::{GroupResource, render};
 use scim_proto::schema::GROUP_RESOURCE;
 use scim_proto::sort::Sort;
 use scim_store::StoreError;
+use scim_store::activity::{Operation, Origin};
 use scim_store::deletion::Deleted;
 use scim_store::groups::{GroupStore, GroupUpdate, MemberWrites, MembersChange, StoredGroup};
 use serde_json::{Map, Value, json};

@@ -73,7 +73,9 @@ macro_rules! kind {
                 target: &Deletion<$stored>,
                 origin: Origin,
             ) -> StoreResult<Deleted> {
-                $store::delete(self, tenant, target, origin).await.map(Into::into)
+                $store::delete(self, tenant, target, origin)
+                    .await
+                    .map(Into::into)
             }
             async fn count(&self, tenant: &TenantId) -> StoreResult<usize> {
                 $store::count(self, tenant).await

@@ -83,9 +83,8 @@ impl From<&scim_store::Stores> for Domain {
             stores.stats.clone(),
         );
         let activity = Activity::new(stores.activity.clone());
-        let members = sync.map(|(members, state)| {
-            Members::new(&directory, members, state, activity.clone())
-        });
+        let members =
+            sync.map(|(members, state)| Members::new(&directory, members, state, activity.clone()));
         Self {
             directory,
             tenants,

@@ -9,8 +9,8 @@ use member_sync::mapping::{MappingEntry, MappingError};
 use member_sync::{SyncCounts, SyncEngine, SyncError, SyncOptions, SyncReport};
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_store::StoreError;
-use scim_store::members::{Member, MemberStore};
 use scim_store::activity::Operation;
+use scim_store::members::{Member, MemberStore};
 use scim_store::sync_state::{DeprovisionPolicy, SyncStateStore};
 
 use crate::Directory;

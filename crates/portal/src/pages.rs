@@ -3,7 +3,6 @@
 //! confirmation, and the pages that say why something cannot be done and
 //! what to do next. No internal detail is ever rendered.
 
-use scim_store::activity::{ActivityEntry, ActivityQuery};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +11,7 @@ use member_sync::mapping::MappingEntry;
 use member_sync::{ChangeAction, SyncReport};
 use scim_domain::portal::LinkRefused;
 use scim_domain::{SyncStatus, TenantStatus};
+use scim_store::activity::{ActivityEntry, ActivityQuery};
 use scim_store::members::Member;
 use serde::Deserialize;
 use serde_json::Value;

@@ -217,7 +217,11 @@ mod tests {
         let rejection = entry.rejection.unwrap();
         assert_eq!(rejection.scim_type.as_deref(), Some("uniqueness"));
         assert_eq!(entry.name.as_deref(), Some("alice@example.com"));
-        for status in [StatusCode::OK, StatusCode::UNAUTHORIZED, StatusCode::SERVICE_UNAVAILABLE] {
+        for status in [
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
             assert!(rejection_entry(Provider::Entra, what(), status, None, None).is_none());
         }
     }

@@ -149,22 +149,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     }
 }
 
-/// The identity provider calling (from `User-Agent`, set by
-/// [`require_tenant`]), whose name goes in the activity log.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller(pub Provider);
+/// Who writes: the tenant, and the identity provider calling (from
+/// `User-Agent`), whose name goes in the activity log. Both set by
+/// [`require_tenant`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub provider: Provider,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<Provider>()
-                .copied()
-                .unwrap_or(Provider::Unnamed),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Tenant(tenant) = Tenant::from_request_parts(parts, state).await?;
+        let provider = parts
+            .extensions
+            .get::<Provider>()
+            .copied()
+            .unwrap_or(Provider::Unnamed);
+        Ok(Self { tenant, provider })
     }
 }
 

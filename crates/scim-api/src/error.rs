@@ -105,7 +105,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = scim_error_response(&self.to_scim());
         if let Self::About { name, .. } = self {
-            response.extensions_mut().insert(crate::activity::Subject(name));
+            response
+                .extensions_mut()
+                .insert(crate::activity::Subject(name));
         }
         response
     }

@@ -83,8 +83,7 @@ pub async fn get(
 
 pub async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
@@ -112,8 +111,7 @@ pub async fn create(
 
 pub async fn replace(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -130,8 +128,7 @@ pub async fn replace(
 
 pub async fn patch(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -157,8 +154,7 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {

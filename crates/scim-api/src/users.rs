@@ -82,8 +82,7 @@ pub async fn get(
 
 pub async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     ProjectionQuery(projection): ProjectionQuery,
     ScimJson(body): ScimJson,
@@ -95,7 +94,10 @@ pub async fn create(
         .map(str::to_owned);
     let created = async {
         let user = UserResource::from_request(body)?;
-        Ok(state.directory().create_user(&tenant, user, provider).await?)
+        Ok(state
+            .directory()
+            .create_user(&tenant, user, provider)
+            .await?)
     };
     let stored: StoredUser = created.await.map_err(|e: ApiError| e.about(name))?;
     Ok(ScimResponse::created(
@@ -107,8 +109,7 @@ pub async fn create(
 
 pub async fn replace(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -126,8 +127,7 @@ pub async fn replace(
 
 pub async fn patch(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     BaseUrl(base): BaseUrl,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
@@ -145,8 +145,7 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Caller(provider): Caller,
+    Caller { tenant, provider }: Caller,
     PathSegment(id): PathSegment,
     IfMatch(pre): IfMatch,
 ) -> ApiResult<ScimResponse> {

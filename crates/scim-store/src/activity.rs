@@ -239,7 +239,10 @@ impl ActivityEntry {
     /// The entry as an item of the tenant's activity partition.
     pub(crate) fn to_item(&self, tenant: &TenantId) -> Item {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let mut item = key(pk(tenant, ACTIVITY), format!("{}#{}", self.at, &suffix[..12]));
+        let mut item = key(
+            pk(tenant, ACTIVITY),
+            format!("{}#{}", self.at, &suffix[..12]),
+        );
         item.insert("at".into(), s(&self.at));
         item.insert("source".into(), s(&self.source));
         item.insert("op".into(), s(self.operation.as_str()));

@@ -26,6 +26,8 @@
 //! | groups changed since the last Members sync | `T#<tenant>#GSYNC` | `U#<user id>` or `G#<group id>` (`mark`) |
 //! | user's membership head | `T#<tenant>#UG#<user id>` | `#` (`joined`; `unfinished` + last meta) |
 //! | group delete left to the background | `T#<tenant>#CLEANUP` | `CLEANUP#G#<group id>` |
+//! | user disabled or deleted, to deprovision | `T#<tenant>#CLEANUP` | `CLEANUP#D#<user id>` (`version`) |
+//! | activity log entry (30 days, `ttl`) | `T#<tenant>#ACTIVITY` | `<time>#<random>` |
 //!
 //! The membership head gets a fresh `joined` token from every group add, in
 //! the transaction that writes the membership; a user delete is conditioned

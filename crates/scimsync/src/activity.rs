@@ -28,7 +28,11 @@ pub async fn show(
             if entries.is_empty() {
                 return "No activity in the last 30 days.".to_owned();
             }
-            entries.iter().map(entry_line).collect::<Vec<_>>().join("\n")
+            entries
+                .iter()
+                .map(entry_line)
+                .collect::<Vec<_>>()
+                .join("\n")
         },
     );
     Ok(())
@@ -64,12 +68,20 @@ fn entry_line(e: &ActivityEntry) -> String {
         e.at,
         e.source,
         e.operation.as_str(),
-        if e.resource_type.is_empty() { "-" } else { &e.resource_type },
+        if e.resource_type.is_empty() {
+            "-"
+        } else {
+            &e.resource_type
+        },
         subject,
         e.outcome.as_str()
     );
     if let Some(r) = &e.rejection {
-        let kind = r.scim_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+        let kind = r
+            .scim_type
+            .as_deref()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
         line.push_str(&format!(" {}{kind}: {}", r.status, r.detail));
     }
     if let Some(s) = &e.summary {

@@ -295,6 +295,15 @@ mod tests {
     }
 
     #[test]
+    fn a_deprovisioning_entry_from_the_stream_names_its_tenant() {
+        let cmd = parse_event(&fixture("sync-deprovision-stream.json")).unwrap();
+        assert_eq!(
+            cmd,
+            Command::FinishDeletes(vec![TenantId::parse("acme").unwrap()])
+        );
+    }
+
+    #[test]
     fn a_stream_batch_of_cleanup_entries_names_each_tenant_once() {
         let cmd = parse_event(&fixture("sync-cleanup-stream.json")).unwrap();
         assert_eq!(

@@ -150,7 +150,9 @@ impl GroupStore for DynamoGroupStore {
         group: GroupResource,
         origin: Origin,
     ) -> Result<StoredGroup, StoreError> {
-        self.groups.create(tenant, group, origin, |_, _| Ok(())).await
+        self.groups
+            .create(tenant, group, origin, |_, _| Ok(()))
+            .await
     }
 
     async fn get(
@@ -266,7 +268,9 @@ impl GroupStore for DynamoGroupStore {
             // Members only: the entry rides on the first membership write.
             let name = Some(current.group.display_name.as_str());
             let entry = Self::members_entry(origin, id, name, members);
-            first.head.push(self.groups.table.put(entry.to_item(tenant), None)?);
+            first
+                .head
+                .push(self.groups.table.put(entry.to_item(tenant), None)?);
         }
         first.fill(&mut units);
         // The request's first write: if it fails, nothing was written.
