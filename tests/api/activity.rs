@@ -511,3 +511,38 @@ async fn deprovisioning_waits_while_a_sync_holds_the_lease_and_loses_nothing() {
         Some(MemberStatus::Deactivated)
     );
 }
+
+#[tokio::test]
+async fn deprovisioning_a_user_costs_a_fixed_number_of_requests() {
+    // Arrange
+    let app = spawn_app().await;
+    let id = synced_user(&app, "noah").await;
+    app.patch(&format!("/Users/{id}"), &disable()).await;
+    let m = members(&app);
+    app.requests.take();
+
+    // Act
+    let deactivated = m.deprovision(&app.tenant).await.expect("deprovision");
+
+    // Assert
+    assert_eq!(deactivated, 1);
+    let cost = app.requests.take();
+    eprintln!("DynamoDB requests of deprovisioning one user: {cost:?}");
+    // The entries (Query), the policy and the mapping (GetItem 2), the lease
+    // (UpdateItem: take, release), the user, its link and member
+    // (BatchGetItem 3), the member write (TransactWriteItems), the outcome
+    // in the activity log (PutItem), the entry dropped (DeleteItem).
+    let expected: std::collections::BTreeMap<String, u64> = [
+        ("BatchGetItem", 3),
+        ("DeleteItem", 1),
+        ("GetItem", 2),
+        ("PutItem", 1),
+        ("Query", 1),
+        ("TransactWriteItems", 1),
+        ("UpdateItem", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(cost, expected);
+}

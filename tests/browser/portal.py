@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
-SECTIONS = ["#connect", "#preview", "#mapping", "#members", "#history"]
+SECTIONS = ["#connect", "#preview", "#mapping", "#members", "#history", "#activity"]
 STATUS_TEXTS = {
     "Not activated",
     "Active",

@@ -85,6 +85,17 @@ def test_whole_guide(stack, new_context, tenant_id, shots):
     expect(page.locator("#last-call")).to_contain_text("Last request from")
     shots.take(page, "identity-provider-connected", readme=("#connect", "2-connect.png"))
 
+    # What the identity provider did, and a refused request with its reason.
+    code, _ = scim.call("POST", "/Users", adele.body())
+    assert code == 409, f"a second POST of {adele.user_name} answered {code}, not 409"
+    page.reload()
+    log = page.locator("#activity-table")
+    expect(log).to_contain_text(re.compile(r"rejected \(409 uniqueness\)"))
+    expect(log).to_contain_text(adele.user_name)
+    expect(log).to_contain_text("deactivated")
+    page.locator("#activity").scroll_into_view_if_needed()
+    shots.take(page, "activity")
+
     # Users available to be synced: exactly the two active ones, to create.
     assert [count(page, t) for t in ("create", "update", "deactivate", "reactivate")] == [
         "2", "0", "0", "0",

@@ -148,9 +148,16 @@ impl Members {
                 handle.block_on(async move { engine.deprovision(&owned, &ids).await })
             })
             .await;
-            self.activity
-                .record_run(tenant, Operation::Deprovision, &result)
-                .await;
+            // Logged when it did something (or failed): a user disabled
+            // before it ever had a member is no news.
+            let acted = result
+                .as_ref()
+                .map_or(true, |r| r.counts.deactivated + r.counts.failed > 0);
+            if acted {
+                self.activity
+                    .record_run(tenant, Operation::Deprovision, &result)
+                    .await;
+            }
             deactivated = result?.counts.deactivated;
         }
         for entry in &entries {
