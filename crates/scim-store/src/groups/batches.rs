@@ -33,7 +33,7 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.head.len() + self.units.iter().map(|u| u.items.len()).sum::<usize>()
     }
 
@@ -156,10 +156,7 @@ impl DynamoGroupStore {
             return Ok(MembersChange::Unsuitable);
         }
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut items = vec![
-            self.version_bump_item(tenant, group)?,
-            self.groups.table.put(entry.to_item(tenant), None)?,
-        ];
+        let mut items = vec![self.version_bump_item(tenant, group)?];
         let mut guards = Vec::new();
         for (users, add) in [(&members.add, true), (&members.remove, false)] {
             for u in users {
@@ -173,8 +170,19 @@ impl DynamoGroupStore {
                 }
             }
         }
+        // The activity entry rides along if there is room; it never makes a
+        // change that fits one transaction take the slower path.
+        let apart = items.len() == dynamo::TX_MAX_ITEMS;
+        if !apart {
+            items.push(self.groups.table.put(entry.to_item(tenant), None)?);
+        }
         match dynamo::transact(&self.groups.table.client, items).await {
-            Ok(()) => Ok(MembersChange::Applied),
+            Ok(()) => {
+                if apart {
+                    self.log_apart(tenant, entry).await;
+                }
+                Ok(MembersChange::Applied)
+            }
             Err(TxFailure::Store(e)) => Err(e),
             Err(TxFailure::Cancelled(reasons)) => {
                 if TxFailure::condition_failed(&reasons, 0) {

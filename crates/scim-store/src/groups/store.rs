@@ -98,6 +98,24 @@ impl DynamoGroupStore {
         }
     }
 
+    /// Logs `entry` on its own (one `PutItem`), for a change whose
+    /// transactions had no room for it; a failure only logs: the change
+    /// stands.
+    pub(super) async fn log_apart(&self, tenant: &TenantId, entry: &ActivityEntry) {
+        let t = &self.groups.table;
+        let sent = t
+            .client
+            .put_item()
+            .table_name(&t.name)
+            .set_item(Some(entry.to_item(tenant)))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            let e = crate::error::from_sdk(e);
+            tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not log a membership change");
+        }
+    }
+
     /// The activity entry of a membership change without an attribute write.
     fn members_entry(
         origin: Origin,
@@ -264,15 +282,23 @@ impl GroupStore for DynamoGroupStore {
             written = Some(stored);
         } else if units.is_empty() {
             return Ok(GroupUpdate::Written(current.clone()));
-        } else {
-            // Members only: the entry rides on the first membership write.
-            let name = Some(current.group.display_name.as_str());
-            let entry = Self::members_entry(origin, id, name, members);
-            first
-                .head
-                .push(self.groups.table.put(entry.to_item(tenant), None)?);
         }
         first.fill(&mut units);
+        // Members only: the entry rides on the first membership write if it
+        // has room; it never displaces a member (that would split a change
+        // one transaction holds).
+        let mut apart = None;
+        if written.is_none() {
+            let name = Some(current.group.display_name.as_str());
+            let entry = Self::members_entry(origin, id, name, members);
+            if first.len() < dynamo::TX_MAX_ITEMS {
+                first
+                    .head
+                    .push(self.groups.table.put(entry.to_item(tenant), None)?);
+            } else {
+                apart = Some(entry);
+            }
+        }
         // The request's first write: if it fails, nothing was written.
         if let Committed::Gone(users) = self.commit(tenant, id, &first).await? {
             return Ok(GroupUpdate::NotUsers(users));
@@ -282,6 +308,9 @@ impl GroupStore for DynamoGroupStore {
         // since the caller checked it is left out, as if deleted right after
         // being added.
         self.commit_rest(tenant, id, units).await?;
+        if let Some(entry) = apart {
+            self.log_apart(tenant, &entry).await;
+        }
         match written {
             Some(stored) if all_in_first => Ok(GroupUpdate::Written(stored)),
             _ => self
