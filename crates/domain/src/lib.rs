@@ -17,6 +17,7 @@
 //! - [`retry`], [`precondition`]: lost version races and `If-Match`.
 //! - [`tenancy`]: activate, rotate, revoke, status, authenticate.
 //! - [`sync`]: preview, synchronize, mapping, members, history.
+//! - [`events`]: publishing app events from the outbox; the event log.
 //! - [`portal`]: one-time links to the User Provisioning page, its
 //!   sessions and CSRF tokens.
 //! - [`error`]: what operations return.
@@ -24,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod error;
+pub mod events;
 pub mod groups;
 mod kind;
 pub mod listing;
@@ -78,6 +80,9 @@ impl From<&scim_store::Stores> for Domain {
             stores.stats.clone(),
         );
         let members = sync.map(|(members, state)| Members::new(&directory, members, state));
+        let members = members
+            .zip(stores.members.as_ref())
+            .map(|(m, store)| m.with_events(Arc::new(store.outbox()), stores.event_sink.clone()));
         Self {
             directory,
             tenants,

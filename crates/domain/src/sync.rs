@@ -47,6 +47,9 @@ pub struct Members {
     directory: Directory,
     members: Arc<dyn MemberStore>,
     state: Arc<dyn SyncStateStore>,
+    /// App events ([`crate::events`]).
+    pub(crate) outbox: Option<Arc<dyn scim_store::events::EventOutbox>>,
+    pub(crate) sink: Option<Arc<dyn scim_store::events::EventSink>>,
 }
 
 impl Members {
@@ -65,6 +68,8 @@ impl Members {
             directory: directory.clone(),
             members,
             state,
+            outbox: None,
+            sink: None,
         }
     }
 
@@ -127,8 +132,23 @@ impl Members {
     /// A whole sync, run in slices of `slice` so that a huge tenant
     /// checkpoints as it goes (each slice resumes where the last stopped);
     /// `progress` sees the running totals after each slice. The report's
-    /// counts are the whole run's.
+    /// counts are the whole run's. Then publishes the tenant's app events
+    /// when a sink is configured (a failure leaves them pending).
     pub async fn synchronize(
+        &self,
+        tenant: &TenantId,
+        request: SyncRequest,
+        slice: Duration,
+        progress: impl FnMut(&SyncCounts),
+    ) -> Result<SyncReport, SyncError> {
+        let result = self.run_slices(tenant, request, slice, progress).await;
+        if !request.dry_run {
+            self.publish_after_run(tenant).await;
+        }
+        result
+    }
+
+    async fn run_slices(
         &self,
         tenant: &TenantId,
         request: SyncRequest,
