@@ -9,6 +9,7 @@
 
 mod cli;
 mod commands;
+mod events;
 mod portal;
 
 use anyhow::{Context, Result};
@@ -41,6 +42,9 @@ async fn main() -> Result<()> {
     } else {
         (load_aws_config().await, StoreConfig::from_env()?)
     };
-    let ctx = Ctx::new(Stores::new(&sdk, &config), sdk, cli.json);
+    // App events of in-process syncs go to EVENT_BUS_NAME (default bus).
+    let sink = std::sync::Arc::new(scim_store::events::EventBridgeSink::from_env(&sdk));
+    let stores = Stores::new(&sdk, &config).with_event_sink(sink);
+    let ctx = Ctx::new(stores, sdk, cli.json);
     commands::run(&ctx, cli.command).await
 }
