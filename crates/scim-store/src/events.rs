@@ -361,7 +361,7 @@ impl EventOutbox for DynamoEventOutbox {
                 published: None,
             });
         }
-        all.sort_by(|a, b| b.event.sort_key().cmp(&a.event.sort_key()));
+        all.sort_by_key(|e| std::cmp::Reverse(e.event.sort_key()));
         all.truncate(limit);
         Ok(all)
     }
