@@ -68,42 +68,47 @@ fn batches(events: &[AppEvent]) -> Vec<&[AppEvent]> {
 }
 
 /// Drains `tenant`'s outbox into `sink`, in order; how many were published.
+/// An event the bus rejects stays pending and the publish goes on with the
+/// rest (one bad event never holds the tenant's others back), then fails
+/// naming it; a failed request stops it at once.
 pub async fn publish(
     outbox: &dyn EventOutbox,
     sink: &dyn EventSink,
     tenant: &TenantId,
 ) -> Result<usize, PublishError> {
     let mut published = 0;
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    let mut after: Option<String> = None;
     loop {
-        let pending = outbox.pending(tenant, PAGE).await?;
-        let more = pending.len() == PAGE;
+        let (pending, next) = outbox.pending(tenant, after.as_deref(), PAGE).await?;
         for batch in batches(&pending) {
             let results = sink.put_events(batch).await?;
             let mut accepted = Vec::with_capacity(batch.len());
-            let mut rejected = Vec::new();
             for (i, e) in batch.iter().enumerate() {
                 match results.get(i) {
                     Some(None) => accepted.push(e.clone()),
-                    Some(Some(why)) => rejected.push((e, why.clone())),
-                    None => rejected.push((e, "no result for this entry".to_owned())),
+                    Some(Some(why)) => rejected.push((e.id.clone(), why.clone())),
+                    None => rejected.push((e.id.clone(), "no result for this entry".to_owned())),
                 }
             }
             if !accepted.is_empty() {
                 outbox.mark_published(tenant, &accepted).await?;
                 published += accepted.len();
             }
-            if let Some((e, why)) = rejected.first() {
-                return Err(PublishError::Rejected {
-                    rejected: rejected.len(),
-                    id: e.id.clone(),
-                    why: why.clone(),
-                    published,
-                });
-            }
         }
-        if !more {
-            return Ok(published);
+        match next {
+            Some(n) if !pending.is_empty() => after = Some(n),
+            _ => break,
         }
+    }
+    match rejected.first() {
+        None => Ok(published),
+        Some((id, why)) => Err(PublishError::Rejected {
+            rejected: rejected.len(),
+            id: id.clone(),
+            why: why.clone(),
+            published,
+        }),
     }
 }
 
@@ -172,7 +177,7 @@ mod tests {
         AppEvent::sync_finished(
             &TenantId::parse("acme").unwrap(),
             &format!("r{i:03}"),
-            &format!("2026-01-01T00:00:00.{i:03}Z"),
+            &format!("2026-01-01T00:00:{:02}.{:03}Z", i / 1000, i % 1000),
             serde_json::json!({}),
         )
     }
@@ -185,15 +190,23 @@ mod tests {
 
     #[async_trait]
     impl EventOutbox for Outbox {
-        async fn pending(&self, _: &TenantId, limit: usize) -> Result<Vec<AppEvent>, StoreError> {
-            Ok(self
+        async fn pending(
+            &self,
+            _: &TenantId,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<(Vec<AppEvent>, Option<String>), StoreError> {
+            let page: Vec<AppEvent> = self
                 .pending
                 .lock()
                 .unwrap()
                 .iter()
+                .filter(|e| after.is_none_or(|a| e.sort_key().as_str() > a))
                 .take(limit)
                 .cloned()
-                .collect())
+                .collect();
+            let next = (page.len() == limit).then(|| page[limit - 1].sort_key());
+            Ok((page, next))
         }
         async fn mark_published(
             &self,
@@ -261,14 +274,35 @@ mod tests {
             err,
             PublishError::Rejected {
                 rejected: 1,
-                published: 9,
+                published: 11,
                 ..
             }
         ));
-        // The rejected one and the batch after it are still pending.
+        // Only the rejected one is still pending: the rest went on.
         let pending = outbox.pending.lock().unwrap().clone();
-        assert_eq!(pending.len(), 3);
+        assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].id, event(3).id);
+    }
+
+    #[tokio::test]
+    async fn more_rejected_events_than_a_page_never_loop_and_never_hold_the_rest_back() {
+        let outbox = Outbox::default();
+        *outbox.pending.lock().unwrap() = (0..250).map(event).collect();
+        let sink = Sink {
+            reject: (0..120).map(|i| event(i).id).collect(),
+            ..Sink::default()
+        };
+        let t = TenantId::parse("acme").unwrap();
+        let err = publish(&outbox, &sink, &t).await.unwrap_err();
+        assert!(matches!(
+            err,
+            PublishError::Rejected {
+                rejected: 120,
+                published: 130,
+                ..
+            }
+        ));
+        assert_eq!(outbox.pending.lock().unwrap().len(), 120);
     }
 
     #[test]

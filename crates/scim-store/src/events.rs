@@ -34,6 +34,11 @@ use crate::dynamo::{self, Item, Table, TxFailure, get_opt_s, get_s, key, n, pk, 
 use crate::error::StoreError;
 use crate::members::Member;
 
+/// A member event larger than this (a member with very large properties)
+/// is sent without its `member` snapshot, so it always fits a `PutEvents`
+/// entry (256 KB); the app reads the member instead.
+pub const MAX_DETAIL_BYTES: usize = 128 * 1024;
+
 /// The EventBridge `Source` of every event.
 pub const SOURCE: &str = "scimsync";
 /// The `schemaVersion` of the event document (a breaking change bumps it).
@@ -121,7 +126,7 @@ impl AppEvent {
         user_id: Option<&str>,
         changed: Vec<String>,
     ) -> Self {
-        Self {
+        let mut event = Self {
             schema_version: SCHEMA_VERSION.to_owned(),
             id: format!("{tenant}/{}/{}", member.id, member.version),
             kind,
@@ -134,7 +139,11 @@ impl AppEvent {
             run_id: None,
             counts: None,
             reason: None,
+        };
+        if event.detail().map_or(true, |d| d.len() > MAX_DETAIL_BYTES) {
+            event.member = None;
         }
+        event
     }
 
     /// `sync.finished` of run `run_id` (one per complete run).
@@ -254,8 +263,15 @@ fn from_item(item: &Item) -> Result<AppEvent, StoreError> {
 /// `events tail` need from storage.
 #[async_trait]
 pub trait EventOutbox: Send + Sync + fmt::Debug {
-    /// Up to `limit` pending events, oldest first (strongly consistent).
-    async fn pending(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AppEvent>, StoreError>;
+    /// Up to `limit` pending events after the cursor `after`, oldest first
+    /// (strongly consistent), and the cursor to continue from if there may
+    /// be more.
+    async fn pending(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AppEvent>, Option<String>), StoreError>;
     /// Moves `events` (accepted by the bus) from the outbox to the log,
     /// atomically per 50 events; idempotent.
     async fn mark_published(
@@ -304,9 +320,15 @@ const MARK_PER_TRANSACTION: usize = dynamo::TX_MAX_ITEMS / 2;
 
 #[async_trait]
 impl EventOutbox for DynamoEventOutbox {
-    async fn pending(&self, tenant: &TenantId, limit: usize) -> Result<Vec<AppEvent>, StoreError> {
-        let (items, _) = self.table.page(pk(tenant, OUTBOX), None, limit).await?;
-        items.iter().map(from_item).collect()
+    async fn pending(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<AppEvent>, Option<String>), StoreError> {
+        let (items, next) = self.table.page(pk(tenant, OUTBOX), after, limit).await?;
+        let events = items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, next))
     }
 
     async fn mark_published(
@@ -495,6 +517,20 @@ mod tests {
         assert_eq!(again.id, e.id);
         let back: AppEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_member_too_large_for_an_event_is_left_out_of_it() {
+        let t = TenantId::parse("acme").unwrap();
+        let mut m = member();
+        m.properties.insert(
+            "notes".into(),
+            serde_json::json!("x".repeat(MAX_DETAIL_BYTES)),
+        );
+        let e = AppEvent::member(EventType::MemberUpdated, &t, &m, Some("u1"), vec![]);
+        assert_eq!(e.member, None);
+        assert_eq!(e.member_id.as_deref(), Some("m-u1"));
+        assert!(e.detail().unwrap().len() < MAX_DETAIL_BYTES);
     }
 
     #[test]
