@@ -461,7 +461,13 @@ impl SyncStateStore for DynamoSyncState {
         match dynamo::transact(&self.table.client, items).await {
             Ok(()) => Ok(true),
             Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {
-                self.put_report(tenant, &end.report).await?;
+                // The lease was lost: the report is kept, but the run did
+                // not end here, so it announces nothing.
+                let report = StoredReport {
+                    event: None,
+                    ..end.report.clone()
+                };
+                self.put_report(tenant, &report).await?;
                 Ok(false)
             }
             Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(
