@@ -64,10 +64,13 @@ pub async fn run(ctx: &Ctx, command: EventsCommand) -> Result<()> {
             }
         }
         EventsCommand::Publish(t) => {
-            let published = members
-                .publish_events(&t.tenant)
-                .await
-                .with_context(|| format!("publishing the events of tenant {}", t.tenant))?;
+            let published = members.publish_events(&t.tenant).await.with_context(|| {
+                format!(
+                    "publishing the events of tenant {} (deployed: set EVENT_BUS_NAME to the \
+                         stack's EventBusName, or `default`)",
+                    t.tenant
+                )
+            })?;
             ctx.print(
                 &json!({"tenant": t.tenant.as_str(), "published": published}),
                 || format!("Tenant: {}\nPublished: {published}", t.tenant),
