@@ -7,6 +7,7 @@ mod atomicity;
 mod bad_input;
 mod concurrency;
 mod costs;
+mod events;
 mod fault_proxy;
 mod faults;
 mod groups_lifecycle;

@@ -48,7 +48,7 @@ pub(crate) fn state_store(app: &TestApp) -> Arc<dyn SyncStateStore> {
         .expect("sync state configured")
 }
 
-fn engine_with(app: &TestApp, members: Arc<dyn MemberStore>) -> SyncEngine {
+pub(crate) fn engine_with(app: &TestApp, members: Arc<dyn MemberStore>) -> SyncEngine {
     let users: Arc<dyn UserStore> = app.stores.users.clone();
     let groups: Arc<dyn GroupStore> = app.stores.groups.clone();
     SyncEngine::new(users, groups, members, state_store(app))
@@ -140,7 +140,7 @@ pub(crate) fn person(user_name: &str, title: &str, city: &str) -> Value {
     })
 }
 
-async fn patch_user(app: &TestApp, id: &str, ops: Value) {
+pub(crate) async fn patch_user(app: &TestApp, id: &str, ops: Value) {
     let reply = app
         .patch(
             &format!("/Users/{id}"),
@@ -855,9 +855,9 @@ async fn an_app_member_added_with_an_email_already_in_use_is_a_conflict() {
 /// A member store whose writes start failing (as if DynamoDB became
 /// unreachable) after `ok` of them.
 #[derive(Debug)]
-struct FailingAfter {
-    inner: Arc<dyn MemberStore>,
-    ok: AtomicUsize,
+pub(crate) struct FailingAfter {
+    pub(crate) inner: Arc<dyn MemberStore>,
+    pub(crate) ok: AtomicUsize,
 }
 
 #[async_trait]

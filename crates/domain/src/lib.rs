@@ -19,6 +19,7 @@
 //! - [`sync`]: preview, synchronize, immediate deprovisioning, mapping,
 //!   members, history.
 //! - [`activity`]: the tenant's activity log (read; sync outcomes).
+//! - [`events`]: publishing app events from the outbox; the event log.
 //! - [`portal`]: one-time links to the User Provisioning page, its
 //!   sessions and CSRF tokens.
 //! - [`error`]: what operations return.
@@ -27,6 +28,7 @@
 
 pub mod activity;
 pub mod error;
+pub mod events;
 pub mod groups;
 mod kind;
 pub mod listing;
@@ -85,6 +87,9 @@ impl From<&scim_store::Stores> for Domain {
         let activity = Activity::new(stores.activity.clone());
         let members =
             sync.map(|(members, state)| Members::new(&directory, members, state, activity.clone()));
+        let members = members
+            .zip(stores.members.as_ref())
+            .map(|(m, store)| m.with_events(Arc::new(store.outbox()), stores.event_sink.clone()));
         Self {
             directory,
             tenants,

@@ -70,6 +70,9 @@ pub struct Members {
     state: Arc<dyn SyncStateStore>,
     /// Where runs' outcomes are logged.
     activity: Activity,
+    /// App events ([`crate::events`]).
+    pub(crate) outbox: Option<Arc<dyn scim_store::events::EventOutbox>>,
+    pub(crate) sink: Option<Arc<dyn scim_store::events::EventSink>>,
 }
 
 impl Members {
@@ -90,6 +93,8 @@ impl Members {
             members,
             state,
             activity,
+            outbox: None,
+            sink: None,
         }
     }
 
@@ -159,6 +164,11 @@ impl Members {
                     .await;
             }
             deactivated = result?.counts.deactivated;
+            if deactivated > 0 {
+                // member.deactivated now, where a sink is configured (the
+                // Members stream publishes it anyway).
+                self.publish_after_run(tenant).await;
+            }
         }
         for entry in &entries {
             users.drop_deprovision(tenant, entry).await?;
@@ -208,8 +218,23 @@ impl Members {
     /// A whole sync, run in slices of `slice` so that a huge tenant
     /// checkpoints as it goes (each slice resumes where the last stopped);
     /// `progress` sees the running totals after each slice. The report's
-    /// counts are the whole run's.
+    /// counts are the whole run's. Then publishes the tenant's app events
+    /// when a sink is configured (a failure leaves them pending).
     pub async fn synchronize(
+        &self,
+        tenant: &TenantId,
+        request: SyncRequest,
+        slice: Duration,
+        progress: impl FnMut(&SyncCounts),
+    ) -> Result<SyncReport, SyncError> {
+        let result = self.run_slices(tenant, request, slice, progress).await;
+        if !request.dry_run {
+            self.publish_after_run(tenant).await;
+        }
+        result
+    }
+
+    async fn run_slices(
         &self,
         tenant: &TenantId,
         request: SyncRequest,

@@ -24,6 +24,7 @@
 
 mod engine;
 mod error;
+mod events;
 #[cfg(test)]
 mod fixtures;
 pub mod mapping;

@@ -299,6 +299,7 @@ fn unlink(i: &Inputs<'_>, link: &MemberLink, m: &Member) -> Plan {
             }),
             wait_add: None,
             wait_remove: m.pending_manager.as_deref().map(|mg| wait(mg, i.user_id)),
+            event: None,
         }),
         change: Some(Box::new(change)),
     }
@@ -369,6 +370,7 @@ fn update(i: &Inputs<'_>, d: &Desired, m: &Member) -> Plan {
             link: None,
             wait_add,
             wait_remove,
+            event: None,
         }),
         change: visible.then(|| Box::new(change)),
     }
@@ -413,6 +415,7 @@ fn create(i: &Inputs<'_>, d: &Desired, id: String, add_link: bool) -> Plan {
             release_email: None,
             link,
             wait_remove: None,
+            event: None,
         }),
         change: Some(Box::new(change)),
     }
@@ -448,6 +451,7 @@ fn link_existing(i: &Inputs<'_>, d: &Desired, owner: &Member, how: LinkKind) -> 
             release_email: None,
             wait_add,
             wait_remove,
+            event: None,
         }),
         change: Some(Box::new(change)),
     }

@@ -21,6 +21,9 @@
 //! - [`sync_state`]: [`sync_state::SyncStateStore`]: per-tenant mapping,
 //!   policy, lease, checkpoint and reports of the Members sync; the tenant
 //!   registry (Members table).
+//! - [`events`]: app events: the event document, the tenant's outbox
+//!   (written in the changes' own transactions) and event log, and the
+//!   [`events::EventSink`] (EventBridge).
 //! - [`portal`]: the User Provisioning page's one-time links and the key
 //!   that signs its sessions.
 //! - [`tokens`]: token format, secret document and [`tokens::TokenStore`];
@@ -55,6 +58,7 @@ pub mod config;
 pub mod deletion;
 mod dynamo;
 pub mod error;
+pub mod events;
 pub mod groups;
 pub mod members;
 pub mod metrics;
@@ -85,6 +89,8 @@ pub struct Stores {
     pub sync_state: Option<Arc<sync_state::DynamoSyncState>>,
     /// The User Provisioning page's one-time links (Members table).
     pub portal_links: Option<Arc<portal::DynamoPortalLinks>>,
+    /// Where app events are published (`None`: they wait in the outbox).
+    pub event_sink: Option<Arc<dyn events::EventSink>>,
 }
 
 impl Stores {
@@ -110,6 +116,13 @@ impl Stores {
             aws_sdk_secretsmanager::Client::new(sdk),
             config,
         )
+    }
+
+    /// Publishes app events to `sink` (see [`events`]).
+    #[must_use]
+    pub fn with_event_sink(mut self, sink: Arc<dyn events::EventSink>) -> Self {
+        self.event_sink = Some(sink);
+        self
     }
 
     /// The Members and sync-state stores, which exist only when the
@@ -168,6 +181,7 @@ impl Stores {
                 secrets,
                 &config.token_secret_prefix,
             )),
+            event_sink: None,
         }
     }
 }

@@ -13,6 +13,9 @@
 //! | state    | `T#<tenant>#SYNC`   | `STATE`                          | `appliedMappingVersion`, `run` (checkpoint JSON), `leaseOwner`, `leaseExpires` (epoch ms), `lastSuccess`, `lastRun` |
 //! | report   | `T#<tenant>#RUN`    | `<finished>#<run id>#<invocation>` | `report` (JSON) |
 //!
+//! A run's end also writes its app event (`sync.finished`, `sync.failed`)
+//! to the tenant's outbox ([`crate::events`]) in the same transaction.
+//!
 //! `mappingVersion` only grows (a reset is a new version), so "the mapping
 //! changed since the last full sync" is `appliedMappingVersion !=
 //! mappingVersion`. The lease lives on the state item: taking it is a
@@ -121,6 +124,9 @@ pub struct StoredReport {
     /// Sorts chronologically: starts with the finish time.
     pub key: String,
     pub report: serde_json::Value,
+    /// The app event (`sync.finished`, `sync.failed`) written to the
+    /// tenant's outbox in the same transaction as the report.
+    pub event: Option<crate::events::AppEvent>,
 }
 
 #[async_trait]
@@ -494,17 +500,29 @@ impl SyncStateStore for DynamoSyncState {
                 ),
             },
         };
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder()
                 .update(update.build().map_err(dynamo::build_failed)?)
                 .build(),
             self.table
                 .put(Self::report_item(tenant, &end.report)?, None)?,
         ];
+        if let Some(event) = &end.report.event {
+            items.push(
+                self.table
+                    .put(crate::events::outbox_item(tenant, event)?, None)?,
+            );
+        }
         match dynamo::transact(&self.table.client, items).await {
             Ok(()) => Ok(true),
             Err(TxFailure::Cancelled(reasons)) if TxFailure::condition_failed(&reasons, 0) => {
-                self.put_report(tenant, &end.report).await?;
+                // The lease was lost: the report is kept, but the run did
+                // not end here, so it announces nothing.
+                let report = StoredReport {
+                    event: None,
+                    ..end.report.clone()
+                };
+                self.put_report(tenant, &report).await?;
                 Ok(false)
             }
             Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(
@@ -525,6 +543,21 @@ impl SyncStateStore for DynamoSyncState {
     }
 
     async fn put_report(&self, tenant: &TenantId, report: &StoredReport) -> Result<(), StoreError> {
+        if let Some(event) = &report.event {
+            // The report and its event, one request.
+            let items = vec![
+                self.table.put(Self::report_item(tenant, report)?, None)?,
+                self.table
+                    .put(crate::events::outbox_item(tenant, event)?, None)?,
+            ];
+            return match dynamo::transact(&self.table.client, items).await {
+                Ok(()) => Ok(()),
+                Err(TxFailure::Store(e)) => Err(e),
+                Err(TxFailure::Cancelled(reasons)) => Err(StoreError::Internal(
+                    format!("storing the report failed: {reasons:?}").into(),
+                )),
+            };
+        }
         self.table
             .client
             .put_item()

@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MembersCommand,
     },
+    /// App events (member.*, sync.*): the tenant's event log, publishing.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// The User Provisioning page (one-time links for the customer's admin).
     Portal {
         #[command(subcommand)]
@@ -209,4 +214,20 @@ pub enum MembersCommand {
         #[arg(long)]
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// The tenant's app events, newest first, pending or published (one
+    /// line each; `--json`: one JSON object per line).
+    Tail {
+        #[arg(long)]
+        tenant: TenantId,
+        /// How many events (1-1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+    },
+    /// Publish the tenant's pending events now (`EVENT_BUS_NAME`, or the
+    /// default bus).
+    Publish(TenantArg),
 }

@@ -38,7 +38,7 @@ impl Ctx {
     }
 
     /// The Members-sync operations (they need the Members table).
-    fn members(&self) -> Result<&Members> {
+    pub(crate) fn members(&self) -> Result<&Members> {
         self.domain
             .members
             .as_ref()
@@ -66,6 +66,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Mapping { command } => mapping_cmd(ctx, command).await,
         Command::Sync(args) => sync(ctx, args).await,
         Command::Members { command } => members(ctx, command).await,
+        Command::Events { command } => crate::events::run(ctx, command).await,
         Command::Portal { command } => crate::portal::run(ctx, command).await,
         Command::Activity {
             tenant,

@@ -10,6 +10,7 @@
 mod activity;
 mod cli;
 mod commands;
+mod events;
 mod portal;
 
 use anyhow::{Context, Result};
@@ -42,6 +43,14 @@ async fn main() -> Result<()> {
     } else {
         (load_aws_config().await, StoreConfig::from_env()?)
     };
-    let ctx = Ctx::new(Stores::new(&sdk, &config), sdk, cli.json);
+    // App events of in-process syncs go to EVENT_BUS_NAME (default bus):
+    // always locally; deployed only when it is set, since the stack's own
+    // stream publishes them to its bus anyway (never guess another bus).
+    let mut stores = Stores::new(&sdk, &config);
+    if cli.local || std::env::var_os("EVENT_BUS_NAME").is_some() {
+        let sink = scim_store::events::EventBridgeSink::from_env(&sdk);
+        stores = stores.with_event_sink(std::sync::Arc::new(sink));
+    }
+    let ctx = Ctx::new(stores, sdk, cli.json);
     commands::run(&ctx, cli.command).await
 }

@@ -9,7 +9,10 @@
 //! - an on-demand invocation `{"tenant": "...", "dryRun": bool, "full": bool}`
 //!   (the "Synchronize" button, `scimsync sync --invoke`, or the fan-out):
 //!   sync that tenant and return the report. A sync that reaches the time
-//!   budget checkpoints and re-invokes the function to continue.
+//!   budget checkpoints and re-invokes the function to continue;
+//! - the Members table's stream (inserts of `T#<tenant>#OUTBOX` items):
+//!   publish those tenants' pending app events (`Command::PublishEvents`);
+//!   the directory's stream carries `T#<tenant>#CLEANUP` items instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +58,41 @@ pub enum Command {
     /// background or users to deprovision (cleanup or deprovisioning
     /// entries were inserted).
     FinishDeletes(Vec<TenantId>),
+    /// The Members table's stream: these tenants have pending app events
+    /// (outbox items were inserted).
+    PublishEvents(Vec<TenantId>),
+}
+
+/// The tenants of the pending app events in a Members-table stream event
+/// (keys `pk = T#<tenant>#OUTBOX`), each once; `None` if it is not one.
+fn outbox_tenants(event: &Value) -> Option<Result<Vec<TenantId>, HandlerError>> {
+    let records = event.get("Records")?.as_array()?;
+    let pks = records
+        .iter()
+        .filter(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:dynamodb"))
+        .map(|r| r.pointer("/dynamodb/Keys/pk/S").and_then(Value::as_str))
+        .collect::<Option<Vec<&str>>>()?;
+    if pks.is_empty() || pks.len() != records.len() || !pks.iter().all(|p| p.ends_with("#OUTBOX")) {
+        return None;
+    }
+    let mut tenants = Vec::new();
+    for pk in pks {
+        let tenant = pk
+            .strip_prefix("T#")
+            .and_then(|rest| rest.strip_suffix("#OUTBOX"))
+            .map(TenantId::parse);
+        match tenant {
+            Some(Ok(t)) if !tenants.contains(&t) => tenants.push(t),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Some(Err(HandlerError::BadEvent(e.to_string()))),
+            None => {
+                return Some(Err(HandlerError::BadEvent(format!(
+                    "not an outbox item: {pk:?}"
+                ))));
+            }
+        }
+    }
+    Some(Ok(tenants))
 }
 
 /// The tenants of the cleanup entries in a DynamoDB stream event (keys
@@ -95,6 +133,8 @@ pub enum HandlerError {
     Sync(SyncError),
     #[error("could not invoke the sync function: {0}")]
     Invoke(String),
+    #[error("publishing app events failed: {0}")]
+    Publish(#[from] scim_domain::events::PublishError),
 }
 
 impl From<SyncError> for HandlerError {
@@ -116,6 +156,9 @@ pub fn parse_event(event: &Value) -> Result<Command, HandlerError> {
         || event.get("source").and_then(Value::as_str) == Some("aws.events");
     if scheduled {
         return Ok(Command::Scheduled);
+    }
+    if let Some(tenants) = outbox_tenants(event) {
+        return tenants.map(Command::PublishEvents);
     }
     if let Some(tenants) = cleanup_tenants(event) {
         return tenants.map(Command::FinishDeletes);
@@ -208,6 +251,24 @@ impl Handler {
                     "deletes finished and users deprovisioned from the stream"
                 );
                 Ok(json!({"finished": finished, "deactivated": deactivated}))
+            }
+            Command::PublishEvents(tenants) => {
+                // Every tenant gets its turn; any failure fails the batch, so
+                // the stream retries it (a drained outbox costs one Query).
+                let (mut published, mut first_error) = (0, None);
+                for tenant in &tenants {
+                    match self.members.publish_events(tenant).await {
+                        Ok(n) => published += n,
+                        Err(e) => {
+                            tracing::error!(event = "publish_failed", tenant = %tenant, error = %format_args!("{e:#}"), "publishing app events failed");
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                match first_error {
+                    Some(e) => Err(e.into()),
+                    None => Ok(json!({"published": published})),
+                }
             }
         }
     }
@@ -319,6 +380,26 @@ mod tests {
             parse_event(&other).is_err(),
             "only cleanup entries are expected"
         );
+    }
+
+    #[test]
+    fn a_members_stream_batch_of_outbox_items_publishes_each_tenant_once() {
+        let cmd = parse_event(&fixture("sync-outbox-stream.json")).unwrap();
+        assert_eq!(
+            cmd,
+            Command::PublishEvents(vec![
+                TenantId::parse("default").unwrap(),
+                TenantId::parse("acme").unwrap()
+            ])
+        );
+        // The directory's cleanup stream stays what it was.
+        assert!(matches!(
+            parse_event(&fixture("sync-cleanup-stream.json")).unwrap(),
+            Command::FinishDeletes(_)
+        ));
+        let bad = json!({"Records": [{"eventSource": "aws:dynamodb",
+            "dynamodb": {"Keys": {"pk": {"S": "T#Not A Tenant#OUTBOX"}, "sk": {"S": "OUTBOX#x"}}}}]});
+        assert!(parse_event(&bad).is_err());
     }
 
     #[test]

@@ -21,7 +21,9 @@ async fn main() -> Result<(), Error> {
     scim_telemetry::init_lambda();
     let config = StoreConfig::sync_from_env()?;
     let sdk = load_aws_config().await;
-    let domain = Domain::from(&Stores::new(&sdk, &config));
+    // App events go to EVENT_BUS_NAME (the default bus when unset).
+    let sink = Arc::new(scim_store::events::EventBridgeSink::from_env(&sdk));
+    let domain = Domain::from(&Stores::new(&sdk, &config).with_event_sink(sink));
     let handler = Arc::new(Handler {
         members: domain.members.ok_or(MissingEnv("MEMBERS_TABLE"))?,
         invoker: Arc::new(LambdaInvoker {

@@ -92,7 +92,25 @@ impl Run<'_> {
     /// Writes the batch, records each user's outcome, clears the dirty
     /// items of the users synced; the first unexpected store error stops
     /// the run once the rest is recorded.
-    pub(super) async fn apply(&mut self, planned: Vec<Planned>) -> Result<(), SyncError> {
+    pub(super) async fn apply(&mut self, mut planned: Vec<Planned>) -> Result<(), SyncError> {
+        if !self.dry_run {
+            for p in &mut planned {
+                if let Plan::Write {
+                    outcome,
+                    write,
+                    change,
+                } = &mut p.plan
+                {
+                    write.event = crate::events::member_event(
+                        self.tenant,
+                        &p.user_id,
+                        *outcome,
+                        write,
+                        change.as_deref(),
+                    );
+                }
+            }
+        }
         let results = self.write(&planned).await;
         let mut first_error = None;
         let mut clear = Vec::new();
@@ -213,6 +231,7 @@ mod tests {
                 link,
                 wait_add: None,
                 wait_remove: None,
+                event: None,
             }),
             change: None,
         }

@@ -449,6 +449,7 @@ mod tests {
         let report = StoredReport {
             key: "k".into(),
             report: json!({}),
+            event: None,
         };
         let end = cp.end(false, "t".into(), report.clone()).unwrap();
         assert_eq!(end.checkpoint, Some(cp.to_json().unwrap()));
@@ -464,6 +465,7 @@ mod tests {
         let report = StoredReport {
             key: "k".into(),
             report: json!({}),
+            event: None,
         };
         let end = cp.end(true, "t".into(), report).unwrap();
         assert_eq!(end.applied_mapping_version, None);

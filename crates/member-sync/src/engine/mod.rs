@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scim_proto::ids::{ResourceId, TenantId};
+use scim_store::events::AppEvent;
 use scim_store::groups::GroupStore;
 use scim_store::members::MemberStore;
 use scim_store::sync_state::{StoredReport, SyncState, SyncStateStore};
@@ -240,7 +241,16 @@ impl Run<'_> {
     /// Records the end of an executed run: the checkpoint stays when it is
     /// incomplete, the report goes to the tenant's history.
     async fn finish(&self, lease: &Lease<'_>, complete: bool) -> Result<SyncReport, SyncError> {
-        let (report, stored) = self.report(complete);
+        let (report, mut stored) = self.report(complete);
+        if complete {
+            let counts = serde_json::to_value(&report.counts).unwrap_or_default();
+            stored.event = Some(AppEvent::sync_finished(
+                self.tenant,
+                &report.run_id,
+                &report.finished,
+                counts,
+            ));
+        }
         let end = self.cp.end(complete, report.finished.clone(), stored)?;
         lease.finish(&end).await?;
         Ok(report)
@@ -252,7 +262,14 @@ impl Run<'_> {
         self.cp
             .totals
             .issue(None, None, format!("the run stopped: {e}"));
-        let (_, stored) = self.report(false);
+        let (report, mut stored) = self.report(false);
+        stored.event = Some(AppEvent::sync_failed(
+            self.tenant,
+            &report.run_id,
+            &lease.owner,
+            &report.finished,
+            e.to_string(),
+        ));
         lease.put_report(&stored).await;
         lease.release().await;
         e

@@ -219,6 +219,7 @@ mod tests {
             release_email: None,
             wait_add: None,
             wait_remove: None,
+            event: None,
         }
     }
 

@@ -192,7 +192,14 @@ impl Tally {
         let stored = fit(report.clone(), MAX_STORED_REPORT_BYTES);
         let value = serde_json::to_value(&stored).unwrap_or(serde_json::Value::Null);
         let key = format!("{finished}#{}#{owner}", cp.run_id);
-        (report, StoredReport { key, report: value })
+        (
+            report,
+            StoredReport {
+                key,
+                report: value,
+                event: None,
+            },
+        )
     }
 }
 

@@ -18,6 +18,7 @@
 //! | link         | `T#<tenant>#MLINK`      | `<SCIM user id>`          | `id` (member id), `how`, `at`, `runId` |
 //! | link record  | `T#<tenant>#LINKLOG`    | `<at>#<SCIM user id>`     | `userId`, `memberId`, `how`, `runId`, `previousManagedBy` |
 //! | manager wait | `T#<tenant>#WAIT`       | `<manager user id>#<report user id>` | `manager`, `report` |
+//! | app event    | `T#<tenant>#OUTBOX`     | `OUTBOX#<time>#<event id>` | see [`crate::events`] |
 //!
 //! Provisioned members get the id `m-<SCIM user id>` (deterministic: a rerun
 //! of an interrupted create finds the member it already wrote); app members
@@ -226,6 +227,9 @@ pub struct MemberWrite {
     pub link: Option<LinkWrite>,
     pub wait_add: Option<ManagerWait>,
     pub wait_remove: Option<ManagerWait>,
+    /// The app event this change publishes: written to the tenant's outbox
+    /// in the same transaction ([`crate::events`]).
+    pub event: Option<crate::events::AppEvent>,
 }
 
 /// What the Members sync and the app need from storage.

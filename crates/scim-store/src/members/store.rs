@@ -36,6 +36,11 @@ impl DynamoMemberStore {
         }
     }
 
+    /// The tenant outboxes and event logs in the same table.
+    pub fn outbox(&self) -> crate::events::DynamoEventOutbox {
+        crate::events::DynamoEventOutbox::new(self.table.client.clone(), self.table.name.clone())
+    }
+
     fn member_key(tenant: &TenantId, id: &str) -> Item {
         key(pk(tenant, MEMBER), id)
     }
@@ -176,6 +181,7 @@ impl MemberStore for DynamoMemberStore {
                 link: None,
                 wait_add: None,
                 wait_remove: None,
+                event: None,
             },
         )
         .await?;
@@ -336,6 +342,9 @@ impl MemberStore for DynamoMemberStore {
             item.insert("manager".into(), s(wait.manager.as_str()));
             item.insert("report".into(), s(wait.report.as_str()));
             items.push(t.put(item, None)?);
+        }
+        if let Some(event) = &w.event {
+            items.push(t.put(crate::events::outbox_item(tenant, event)?, None)?);
         }
         match dynamo::transact(&t.client, items).await {
             Ok(()) => Ok(()),
