@@ -378,11 +378,21 @@ async fn a_disabled_users_member_is_deactivated_without_a_sync() {
         "disable → member inactive: {:?} after the PATCH was sent ({waited:?} of polling)",
         started.elapsed()
     );
-    let deprovisioned = everything(&app)
-        .await
-        .into_iter()
-        .find(|e| e.operation == Operation::Deprovision)
-        .expect("deprovisioning logged");
+    // The outcome is logged just after the member's write: wait for it too.
+    let start = Instant::now();
+    let deprovisioned = loop {
+        let logged = everything(&app)
+            .await
+            .into_iter()
+            .find(|e| e.operation == Operation::Deprovision);
+        match logged {
+            Some(entry) => break entry,
+            None if start.elapsed() < DEPROVISION_WAIT => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None => panic!("deprovisioning not logged within {DEPROVISION_WAIT:?}"),
+        }
+    };
     assert_eq!(deprovisioned.outcome, Outcome::Finished);
     assert!(
         members(&app)

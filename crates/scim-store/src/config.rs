@@ -6,6 +6,12 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// Names of the tables and secrets this deployment uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,12 +91,63 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads the standard AWS configuration (environment, profile, Lambda role)
-/// with explicit timeouts: the SDK sets none by default.
+/// with explicit timeouts (the SDK sets none by default) and the HTTPS
+/// client started on first use ([`LazyHttpsClient`]).
 pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(LazyHttpsClient::new())
         .timeout_config(timeouts())
         .load()
         .await
+}
+
+/// The SDK's default HTTPS client (hyper, rustls with aws-lc, the platform's
+/// root certificates), except that it starts on the first request instead
+/// of when the clients are built.
+///
+/// The default client builds a connector when the SDK validates a client's
+/// configuration, so that the root certificates load at construction: on
+/// Lambda that is the init phase, where parsing ~150 certificates and
+/// setting up the crypto provider was most of our cold start above a bare
+/// function (BENCHMARKS.md). Every request needs a connector anyway, so
+/// deferring it costs the first request what init no longer pays, and a
+/// function that answers without AWS (a 401, discovery) never pays it.
+#[derive(Debug, Clone)]
+pub struct LazyHttpsClient(SharedHttpClient);
+
+impl LazyHttpsClient {
+    pub fn new() -> Self {
+        let tls = tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc);
+        Self(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls)
+                .build_https(),
+        )
+    }
+}
+
+impl Default for LazyHttpsClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClient for LazyHttpsClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        // Built (and cached) on the first request with these settings.
+        self.0.http_connector(settings, components)
+    }
+
+    // `validate_base_client_config` keeps the trait's no-op: the wrapped
+    // client's would build a connector now.
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// AWS configuration for the local emulator at `endpoint` (moto on loopback):
@@ -99,6 +156,8 @@ pub async fn load_aws_config() -> SdkConfig {
 /// request at a time, so a busy test run queues requests for seconds.
 pub async fn emulator_aws_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        // The deployed HTTP client, so tests run what Lambda runs.
+        .http_client(LazyHttpsClient::new())
         .endpoint_url(endpoint)
         .region(aws_config::Region::from_static("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
