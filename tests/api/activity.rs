@@ -13,7 +13,7 @@ use scim_store::members::MemberStatus;
 use scim_store::sync_state::DeprovisionPolicy;
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, entra_user, read_response, spawn_app};
+use crate::helpers::{TestApp, call_with, entra_user, spawn_app};
 
 const OKTA: &str = "Okta SCIM Client 1.0.0";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -49,38 +49,6 @@ async fn everything(app: &TestApp) -> Vec<ActivityEntry> {
 
 fn disable() -> Value {
     json!({"schemas": [PATCH_OP], "Operations": [{"op": "Replace", "path": "active", "value": false}]})
-}
-
-/// Sends a request through the app with `state` (e.g. another background
-/// mode) as Entra would, with the tenant's token.
-async fn call(
-    app: &TestApp,
-    state: scim_api::AppState,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Reply {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("/scim/v2{path}"))
-        .header("host", "scim.example.com")
-        .header("authorization", format!("Bearer {}", app.token))
-        .header("content-type", "application/scim+json")
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .expect("request");
-    let (status, headers, bytes) = read_response(scim_api::app(state), request).await;
-    Reply {
-        status,
-        headers: reqwest::header::HeaderMap::from_iter(headers.iter().filter_map(|(k, v)| {
-            Some((
-                reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
-                reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok()?,
-            ))
-        })),
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
 }
 
 /// The app with immediate deprovisioning run in process, as `scimsync
@@ -362,12 +330,13 @@ async fn a_disabled_users_member_is_deactivated_without_a_sync() {
 
     // Act
     let started = Instant::now();
-    let reply = call(
+    let reply = call_with(
         &app,
         state,
         "PATCH",
         &format!("/Users/{id}"),
         Some(&disable()),
+        &[],
     )
     .await;
     assert_eq!(reply.status, 200);
@@ -412,7 +381,7 @@ async fn a_deleted_users_member_is_deactivated_without_a_sync() {
     let state = serving_in_process(&app);
 
     // Act
-    let reply = call(&app, state, "DELETE", &format!("/Users/{id}"), None).await;
+    let reply = call_with(&app, state, "DELETE", &format!("/Users/{id}"), None, &[]).await;
 
     // Assert
     assert_eq!(reply.status, 204);

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::fault_proxy::{Fault, Rule, When, ddb};
 use crate::helpers::{
-    Reply, TestApp, entra_user, members_of, read_response, spawn_app, spawn_app_with_proxy,
+    Reply, TestApp, call_with, entra_user, members_of, spawn_app, spawn_app_with_proxy,
 };
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -225,39 +225,6 @@ impl UserStore for Interleaved {
     }
 }
 
-/// Sends one request straight into the router built on `state`.
-async fn call(
-    app: &TestApp,
-    state: scim_api::AppState,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    headers: &[(&str, &str)],
-) -> Reply {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("/scim/v2{path}"))
-        .header("host", "scim.example.com")
-        .header("authorization", format!("Bearer {}", app.token))
-        .header("content-type", "application/scim+json");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let request = request
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .expect("request");
-    let (status, _, bytes) = read_response(scim_api::app(state), request).await;
-    let headers = reqwest::header::HeaderMap::new();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// A SCIM error body with this status (as a string) and `scimType`.
 #[track_caller]
 fn assert_error_body(reply: &Reply, status: u16, scim_type: Option<&str>) {
@@ -371,7 +338,7 @@ async fn delete_with_an_if_match_made_stale_by_a_race_answers_412_and_keeps_memb
     let state = Interleaved::state(&app, Race::PatchBeforeDelete);
 
     // Act: the ETag matches when read; a PATCH lands before the delete.
-    let reply = call(
+    let reply = call_with(
         &app,
         state,
         "DELETE",
@@ -405,7 +372,7 @@ async fn delete_without_if_match_that_loses_a_race_retries_and_removes_everythin
     let state = Interleaved::state(&app, Race::PatchBeforeDelete);
 
     // Act
-    let reply = call(&app, state, "DELETE", &format!("/Users/{user}"), None, &[]).await;
+    let reply = call_with(&app, state, "DELETE", &format!("/Users/{user}"), None, &[]).await;
 
     // Assert
     assert_eq!(reply.status, 204, "{}", reply.body);
@@ -433,7 +400,7 @@ async fn group_patch_with_a_missing_member_changes_neither_attributes_nor_member
     ]));
 
     // Act
-    let reply = call(&app, state, "PATCH", &url, Some(&body), &[]).await;
+    let reply = call_with(&app, state, "PATCH", &url, Some(&body), &[]).await;
 
     // Assert
     assert_error_body(&reply, 400, Some("invalidValue"));
@@ -910,7 +877,7 @@ async fn the_local_server_finishes_a_large_group_delete_in_the_background_at_onc
         .with_background(scim_api::background::Background::in_process(None));
 
     // Act
-    let reply = call(
+    let reply = call_with(
         &app,
         state,
         "DELETE",

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use http_body_util::BodyExt as _;
 use scim_proto::ids::{ResourceId, TenantId};
 use scim_proto::resource::{GroupResource, UserResource};
 use scim_store::StoreError;
@@ -27,7 +26,6 @@ use scim_store::groups::{
 };
 use scim_store::users::UserStore as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 use crate::helpers::{
     FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, enc, entra_user,
@@ -1459,29 +1457,8 @@ async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("/scim/v2{path}"))
-        .header("host", "scim.example.com")
-        .header("authorization", format!("Bearer {}", app.token))
-        .header("content-type", "application/scim+json")
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .expect("request");
-    let response = scim_api::app(state)
-        .oneshot(request)
-        .await
-        .expect("the router is infallible");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, body)
+    let reply = crate::helpers::call_with(app, state, method, path, body, &[]).await;
+    (reply.status, reply.body)
 }
 
 /// App state whose group store loses the next `races` version races.

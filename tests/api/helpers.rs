@@ -640,3 +640,36 @@ where
         .to_bytes();
     (status, headers, bytes)
 }
+
+/// Sends one request straight into the router built on `state`.
+pub async fn call_with(
+    app: &TestApp,
+    state: AppState,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("/scim/v2{path}"))
+        .header("host", "scim.example.com")
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("content-type", "application/scim+json");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request
+        .body(axum::body::Body::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
+        .expect("request");
+    let (status, _, bytes) = read_response(scim_api::app(state), request).await;
+    let headers = reqwest::header::HeaderMap::new();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
