@@ -101,23 +101,25 @@ pub async fn load_aws_config() -> SdkConfig {
         .await
 }
 
-/// The SDK's default HTTPS client (hyper, rustls with aws-lc, the platform's
-/// root certificates), except that it starts on the first request instead
-/// of when the clients are built.
+/// The HTTPS client of every AWS SDK client: the SDK's own (hyper, rustls,
+/// the platform's root certificates) with ring as the crypto provider, and
+/// started on the first request instead of when the clients are built.
 ///
-/// The default client builds a connector when the SDK validates a client's
-/// configuration, so that the root certificates load at construction: on
-/// Lambda that is the init phase, where parsing ~150 certificates and
-/// setting up the crypto provider was most of our cold start above a bare
-/// function (BENCHMARKS.md). Every request needs a connector anyway, so
-/// deferring it costs the first request what init no longer pays, and a
-/// function that answers without AWS (a 401, discovery) never pays it.
+/// The SDK's default client builds a connector when the SDK validates a
+/// client's configuration, so that the root certificates load at
+/// construction: on Lambda that is the init phase, where parsing ~150
+/// certificates was most of our cold start above a bare function
+/// (BENCHMARKS.md). Every request needs a connector anyway, so deferring it
+/// costs the first request what init no longer pays, and a function that
+/// answers without AWS (a 401, discovery) never pays it. The SDK crates are
+/// built without their default client (`default-https-client`): every
+/// configuration this crate builds carries this one.
 #[derive(Debug, Clone)]
 pub struct LazyHttpsClient(SharedHttpClient);
 
 impl LazyHttpsClient {
     pub fn new() -> Self {
-        let tls = tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc);
+        let tls = tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring);
         Self(
             aws_smithy_http_client::Builder::new()
                 .tls_provider(tls)
