@@ -288,6 +288,15 @@ fn lambda_environment(name: &str, port: u16) -> Vec<(String, String)> {
         ("DIRECTORY_TABLE", "coldstart-directory".into()),
         ("MEMBERS_TABLE", "coldstart-members".into()),
         ("TOKEN_SECRET_PREFIX", "scimsync/coldstart/tenants/".into()),
+        // The portal's and the sync's own variables.
+        (
+            "PORTAL_SESSION_SECRET",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:scimsync/coldstart/portal/session-key-AbCdEf".into(),
+        ),
+        ("SYNC_FUNCTION_NAME", "coldstart-sync".into()),
+        ("SYNC_SCHEDULE", "cron(0 3 * * ? *)".into()),
+        ("APP_NAME", "coldstart".into()),
+        ("EVENT_BUS_NAME", "coldstart-bus".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
