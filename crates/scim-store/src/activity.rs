@@ -360,10 +360,10 @@ pub struct DynamoActivityLog {
 }
 
 impl DynamoActivityLog {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
             table: Table {
-                client,
+                client: client.into(),
                 name: table.into(),
             },
         }

@@ -60,6 +60,7 @@ mod dynamo;
 pub mod error;
 pub mod events;
 pub mod groups;
+pub mod lazy;
 pub mod members;
 pub mod metrics;
 pub mod portal;
@@ -94,10 +95,13 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The stores of a deployment; their SDK clients are built on first
+    /// use ([`lazy`]).
     pub fn new(sdk: &aws_config::SdkConfig, config: &config::StoreConfig) -> Self {
+        let (d, s) = (sdk.clone(), sdk.clone());
         Self::from_clients(
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_secretsmanager::Client::new(sdk),
+            lazy::LazyClient::new(move || aws_sdk_dynamodb::Client::new(&d)),
+            lazy::LazyClient::new(move || aws_sdk_secretsmanager::Client::new(&s)),
             config,
         )
     }
@@ -144,10 +148,11 @@ impl Stores {
     }
 
     pub fn from_clients(
-        dynamodb: aws_sdk_dynamodb::Client,
-        secrets: aws_sdk_secretsmanager::Client,
+        dynamodb: impl Into<lazy::DynamoDb>,
+        secrets: impl Into<lazy::SecretsManager>,
         config: &config::StoreConfig,
     ) -> Self {
+        let (dynamodb, secrets) = (dynamodb.into(), secrets.into());
         Self {
             users: Arc::new(users::DynamoUserStore::new(
                 dynamodb.clone(),

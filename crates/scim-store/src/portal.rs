@@ -80,7 +80,7 @@ fn link_key(tenant: &TenantId, secret: &str) -> crate::dynamo::Item {
 /// [`PortalLinkStore`] on the Members table.
 #[derive(Clone)]
 pub struct DynamoPortalLinks {
-    client: aws_sdk_dynamodb::Client,
+    client: crate::lazy::DynamoDb,
     table: String,
 }
 
@@ -91,9 +91,9 @@ impl fmt::Debug for DynamoPortalLinks {
 }
 
 impl DynamoPortalLinks {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
+    pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: &str) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.to_owned(),
         }
     }

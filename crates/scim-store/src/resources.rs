@@ -80,10 +80,10 @@ impl<R> std::fmt::Debug for Resources<R> {
 }
 
 impl<R: Resource> Resources<R> {
-    pub(crate) fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub(crate) fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
             table: Table {
-                client,
+                client: client.into(),
                 name: table.into(),
             },
             kind: PhantomData,

@@ -206,10 +206,10 @@ fn epoch_ms(t: SystemTime) -> u64 {
 }
 
 impl DynamoSyncState {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
             table: Table {
-                client,
+                client: client.into(),
                 name: table.into(),
             },
         }

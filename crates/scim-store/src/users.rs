@@ -227,7 +227,7 @@ pub struct DynamoUserStore {
 }
 
 impl DynamoUserStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
             users: Resources::new(client, table),
         }

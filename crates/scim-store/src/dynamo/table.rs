@@ -23,7 +23,7 @@ pub(crate) fn counter_in(item: &Item, name: &str) -> Result<usize, StoreError> {
 /// deletes for optimistic concurrency, uniqueness claims, counters.
 #[derive(Clone)]
 pub(crate) struct Table {
-    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) client: crate::lazy::DynamoDb,
     pub(crate) name: String,
 }
 

@@ -92,7 +92,7 @@ pub struct DynamoGroupStore {
 }
 
 impl DynamoGroupStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
             groups: Resources::new(client, table),
         }

@@ -32,7 +32,7 @@ const ROTATE_ATTEMPTS: u32 = 5;
 /// [`TokenStore`] on Secrets Manager: one secret `<prefix><tenant>` per tenant.
 #[derive(Clone)]
 pub struct SecretsManagerTokenStore {
-    client: aws_sdk_secretsmanager::Client,
+    client: crate::lazy::SecretsManager,
     prefix: String,
     cache: Arc<Mutex<DigestCache>>,
 }
@@ -46,9 +46,9 @@ impl fmt::Debug for SecretsManagerTokenStore {
 }
 
 impl SecretsManagerTokenStore {
-    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::lazy::SecretsManager>, prefix: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             prefix: prefix.into(),
             cache: Arc::default(),
         }
