@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     FIXTURE_MANAGER_ID, FIXTURE_TOKEN, FIXTURE_USER_ID, Reply, TestApp, enc, entra_user,
-    listed_ids, members_of, read_event, read_response, set, spawn_app,
+    listed_ids, members_of, read_event, set, spawn_app,
 };
 
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -1457,8 +1457,7 @@ async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let reply = crate::helpers::call_with(app, state, method, path, body, &[]).await;
-    (reply.status, reply.body)
+    call_with(app, state, method, path, body, &[]).await
 }
 
 /// App state whose group store loses the next `races` version races.
@@ -1527,25 +1526,8 @@ async fn call_with(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("/scim/v2{path}"))
-        .header("host", "scim.example.com")
-        .header("authorization", format!("Bearer {}", app.token))
-        .header("content-type", "application/scim+json");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let request = request
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .expect("request");
-    let (status, _, bytes) = read_response(scim_api::app(state), request).await;
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let reply = crate::helpers::call_with(app, state, method, path, body, headers).await;
+    (reply.status, reply.body)
 }
 
 #[track_caller]
