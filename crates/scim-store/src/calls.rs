@@ -52,10 +52,7 @@ pub struct DynamoDirectoryStats {
 impl DynamoDirectoryStats {
     pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
-            table: Table {
-                client: client.into(),
-                name: table.into(),
-            },
+            table: Table::new(client, table),
         }
     }
 }

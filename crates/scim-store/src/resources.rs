@@ -82,10 +82,7 @@ impl<R> std::fmt::Debug for Resources<R> {
 impl<R: Resource> Resources<R> {
     pub(crate) fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
-            table: Table {
-                client: client.into(),
-                name: table.into(),
-            },
+            table: Table::new(client, table),
             kind: PhantomData,
         }
     }

@@ -208,10 +208,7 @@ fn epoch_ms(t: SystemTime) -> u64 {
 impl DynamoSyncState {
     pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
-            table: Table {
-                client: client.into(),
-                name: table.into(),
-            },
+            table: Table::new(client, table),
         }
     }
 

@@ -37,6 +37,15 @@ impl std::fmt::Debug for Table {
 pub(crate) const ID: &str = "id";
 
 impl Table {
+    /// Table `name` through `client` (built on first use, see
+    /// [`crate::lazy`]).
+    pub(crate) fn new(client: impl Into<crate::lazy::DynamoDb>, name: impl Into<String>) -> Self {
+        Self {
+            client: client.into(),
+            name: name.into(),
+        }
+    }
+
     /// Strongly consistent reads of the items `key` gives for `ids`, each
     /// read once however often it is named (`BatchGetItem` refuses a key
     /// twice). Order of the result is unspecified.

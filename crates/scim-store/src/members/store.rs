@@ -29,10 +29,7 @@ pub struct DynamoMemberStore {
 impl DynamoMemberStore {
     pub fn new(client: impl Into<crate::lazy::DynamoDb>, table: impl Into<String>) -> Self {
         Self {
-            table: Table {
-                client: client.into(),
-                name: table.into(),
-            },
+            table: Table::new(client, table),
         }
     }
 
