@@ -367,18 +367,28 @@ impl DynamoActivityLog {
     }
 }
 
+/// Writes `entry` on its own (one `PutItem`) into `table`: a rejection, a
+/// run's outcome, or a write whose transaction had no room for it.
+pub(crate) async fn put(
+    table: &Table,
+    tenant: &TenantId,
+    entry: &ActivityEntry,
+) -> Result<(), StoreError> {
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .set_item(Some(entry.to_item(tenant)))
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ActivityLog for DynamoActivityLog {
     async fn record(&self, tenant: &TenantId, entry: &ActivityEntry) -> Result<(), StoreError> {
-        self.table
-            .client
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(entry.to_item(tenant)))
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok(())
+        put(&self.table, tenant, entry).await
     }
 
     async fn recent(

@@ -102,16 +102,7 @@ impl DynamoGroupStore {
     /// transactions had no room for it; a failure only logs: the change
     /// stands.
     pub(super) async fn log_apart(&self, tenant: &TenantId, entry: &ActivityEntry) {
-        let t = &self.groups.table;
-        let sent = t
-            .client
-            .put_item()
-            .table_name(&t.name)
-            .set_item(Some(entry.to_item(tenant)))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            let e = crate::error::from_sdk(e);
+        if let Err(e) = crate::activity::put(&self.groups.table, tenant, entry).await {
             tracing::warn!(%tenant, error = %format_args!("{e:#}"), "could not log a membership change");
         }
     }
