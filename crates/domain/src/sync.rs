@@ -143,14 +143,15 @@ impl Members {
         if entries.is_empty() {
             return Ok(0);
         }
-        let policy = self.state.settings(tenant).await?.deprovision;
+        let settings = self.state.settings(tenant).await?;
+        let policy = settings.deprovision;
         let mut deactivated = 0;
         if policy == DeprovisionPolicy::Immediate {
             let ids: Vec<ResourceId> = entries.iter().map(|e| e.user.clone()).collect();
             let engine = self.engine.clone();
             let owned = tenant.clone();
             let result = on_blocking_thread(move |handle| {
-                handle.block_on(async move { engine.deprovision(&owned, &ids).await })
+                handle.block_on(async move { engine.deprovision(&owned, &ids, settings).await })
             })
             .await;
             // Logged when it did something (or failed): a user disabled

@@ -35,7 +35,7 @@ use scim_proto::ids::{ResourceId, TenantId};
 use scim_store::events::AppEvent;
 use scim_store::groups::GroupStore;
 use scim_store::members::MemberStore;
-use scim_store::sync_state::{StoredReport, SyncState, SyncStateStore};
+use scim_store::sync_state::{StoredReport, SyncSettings, SyncState, SyncStateStore};
 use scim_store::users::UserStore;
 
 pub use self::checkpoint::RunProgress;
@@ -156,11 +156,13 @@ impl SyncEngine {
     /// sync, and the users stay in the dirty set for it (which then finds
     /// the deactivation done). Takes the lease like a sync and leaves the
     /// saved run as it was: `LeaseHeld` while a sync runs (the caller
-    /// retries; the running sync may deactivate them itself).
+    /// retries; the running sync may deactivate them itself). `settings`
+    /// are the tenant's, as the caller read them to check its policy.
     pub async fn deprovision(
         &self,
         tenant: &TenantId,
         users: &[ResourceId],
+        settings: SyncSettings,
     ) -> Result<SyncReport, SyncError> {
         let Some((lease, _)) = Lease::acquire(&*self.state, tenant, self.lease_ttl).await? else {
             return Err(SyncError::LeaseHeld(tenant.to_string()));
@@ -169,9 +171,8 @@ impl SyncEngine {
             // A fresh run of its own: the saved one (if any) is not resumed,
             // and without the lease in the run nothing is checkpointed.
             let options = SyncOptions::default();
-            let mut run = self
-                .start(tenant, &options, None, SyncState::default())
-                .await?;
+            let mut run =
+                self.start_with(tenant, &options, None, SyncState::default(), settings)?;
             run.only_deactivations = true;
             for chunk in users.chunks(self.batch_size) {
                 let work = chunk.iter().cloned().map(work::Work::read).collect();
@@ -193,6 +194,18 @@ impl SyncEngine {
         state: SyncState,
     ) -> Result<Run<'a>, SyncError> {
         let settings = self.state.settings(tenant).await?;
+        self.start_with(tenant, options, lease, state, settings)
+    }
+
+    /// [`Self::start`] with the settings already read.
+    fn start_with<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        options: &SyncOptions,
+        lease: Option<Lease<'a>>,
+        state: SyncState,
+        settings: SyncSettings,
+    ) -> Result<Run<'a>, SyncError> {
         let entries = mapping_entries(&settings.mapping)?;
         let mapping = Compiled::new(&entries).map_err(|e| SyncError::Mapping(e.to_string()))?;
         let cp = Checkpoint::resume_or_start(&state, settings.mapping.version, options);
