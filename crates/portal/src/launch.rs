@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use scim_domain::SyncRequest;
 use scim_proto::ids::TenantId;
+use scim_store::lazy::LazyClient;
 
 use crate::PortalState;
 
@@ -15,9 +16,10 @@ use crate::PortalState;
 pub enum SyncLauncher {
     /// In this process (the local server).
     InProcess,
-    /// `Invoke` with `InvocationType=Event` on the sync function.
+    /// `Invoke` with `InvocationType=Event` on the sync function (the
+    /// client is built by the first launch, not at init).
     Lambda {
-        client: aws_sdk_lambda::Client,
+        client: LazyClient<aws_sdk_lambda::Client>,
         function_name: String,
     },
 }

@@ -406,22 +406,28 @@ pub const MAX_EVENTS_PER_PUT: usize = 10;
 /// default bus when unset).
 #[derive(Debug, Clone)]
 pub struct EventBridgeSink {
-    client: aws_sdk_eventbridge::Client,
+    client: crate::lazy::LazyClient<aws_sdk_eventbridge::Client>,
     bus: Option<String>,
 }
 
 impl EventBridgeSink {
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: Option<String>) -> Self {
+    /// `client` may be built already or on first use ([`crate::lazy`]).
+    pub fn new(
+        client: impl Into<crate::lazy::LazyClient<aws_sdk_eventbridge::Client>>,
+        bus: Option<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             bus: bus.filter(|b| !b.is_empty()),
         }
     }
 
-    /// The sink of `EVENT_BUS_NAME` (the default bus if unset or empty).
+    /// The sink of `EVENT_BUS_NAME` (the default bus if unset or empty),
+    /// its client built on first use.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
+        let sdk = sdk.clone();
         Self::new(
-            aws_sdk_eventbridge::Client::new(sdk),
+            crate::lazy::LazyClient::new(move || aws_sdk_eventbridge::Client::new(&sdk)),
             std::env::var("EVENT_BUS_NAME").ok(),
         )
     }

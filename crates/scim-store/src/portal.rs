@@ -185,7 +185,7 @@ pub trait SessionKeyStore: Send + Sync + fmt::Debug {
 /// creates the secret with a generated value; locally (`create_if_missing`)
 /// the first read creates it with 32 random bytes.
 pub struct SecretsManagerSessionKey {
-    client: aws_sdk_secretsmanager::Client,
+    client: crate::lazy::SecretsManager,
     secret_id: String,
     create_if_missing: bool,
     cached: OnceCell<SecretSlice<u8>>,
@@ -198,13 +198,14 @@ impl fmt::Debug for SecretsManagerSessionKey {
 }
 
 impl SecretsManagerSessionKey {
+    /// `client` may be built already or on first use ([`crate::lazy`]).
     pub fn new(
-        client: aws_sdk_secretsmanager::Client,
+        client: impl Into<crate::lazy::SecretsManager>,
         secret_id: &str,
         create_if_missing: bool,
     ) -> Self {
         Self {
-            client,
+            client: client.into(),
             secret_id: secret_id.to_owned(),
             create_if_missing,
             cached: OnceCell::new(),

@@ -10,6 +10,7 @@ use scim_portal::schedule::Schedule;
 use scim_portal::{PortalConfig, PortalState, SyncLauncher};
 use scim_store::Stores;
 use scim_store::config::{MissingEnv, StoreConfig, load_aws_config};
+use scim_store::lazy::LazyClient;
 use scim_store::portal::SecretsManagerSessionKey;
 
 /// A variable the template must set (the route tests read these names).
@@ -38,8 +39,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = load_aws_config().await;
     // The template generates the key; never create one here (the role may
     // only read it).
+    // Clients are built on first use (scim_store::lazy): building one
+    // parses its endpoint partitions, which init would otherwise pay.
+    let secrets = sdk.clone();
     let session_key = Arc::new(SecretsManagerSessionKey::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
+        LazyClient::new(move || aws_sdk_secretsmanager::Client::new(&secrets)),
         &session_secret,
         false,
     ));
@@ -53,7 +57,10 @@ async fn main() -> Result<(), lambda_http::Error> {
             sync_schedule: optional("SYNC_SCHEDULE").map(|e| Schedule::parse(&e)),
         },
         SyncLauncher::Lambda {
-            client: aws_sdk_lambda::Client::new(&sdk),
+            client: {
+                let sdk = sdk.clone();
+                LazyClient::new(move || aws_sdk_lambda::Client::new(&sdk))
+            },
             function_name: sync_function,
         },
     )?;

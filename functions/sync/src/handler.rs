@@ -187,7 +187,8 @@ pub trait Invoker: Send + Sync {
 /// function (`AWS_LAMBDA_FUNCTION_NAME`).
 #[derive(Debug, Clone)]
 pub struct LambdaInvoker {
-    pub client: aws_sdk_lambda::Client,
+    /// Built by the first continuation, not at init.
+    pub client: scim_store::lazy::LazyClient<aws_sdk_lambda::Client>,
     pub function_name: String,
 }
 

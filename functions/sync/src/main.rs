@@ -9,6 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use scim_domain::Domain;
 use scim_store::Stores;
 use scim_store::config::{MissingEnv, StoreConfig, load_aws_config};
+use scim_store::lazy::LazyClient;
 use serde_json::Value;
 
 use crate::handler::{Handler, LambdaInvoker};
@@ -24,10 +25,15 @@ async fn main() -> Result<(), Error> {
     // App events go to EVENT_BUS_NAME (the default bus when unset).
     let sink = Arc::new(scim_store::events::EventBridgeSink::from_env(&sdk));
     let domain = Domain::from(&Stores::new(&sdk, &config).with_event_sink(sink));
+    // Built on first use, as the stores' clients are (scim_store::lazy).
+    let lambda = {
+        let sdk = sdk.clone();
+        LazyClient::new(move || aws_sdk_lambda::Client::new(&sdk))
+    };
     let handler = Arc::new(Handler {
         members: domain.members.ok_or(MissingEnv("MEMBERS_TABLE"))?,
         invoker: Arc::new(LambdaInvoker {
-            client: aws_sdk_lambda::Client::new(&sdk),
+            client: lambda,
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")?,
         }),
     });
