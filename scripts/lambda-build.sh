@@ -55,6 +55,20 @@ fi
 # cargo-lambda finds zig through the venv's python3 (ziglang), so the venv
 # goes first on PATH.
 export PATH="$VENV/bin:$PATH"
+# Position-dependent executables: a PIE's ~27,000 relative relocations are
+# applied by the dynamic loader at every start, copying each page of
+# .data.rel.ro they touch (0.5-1 ms of a 4 ms cold start; BENCHMARKS.md).
+# The executable loses ASLR of its own image (stack, heap and libraries keep
+# theirs), as Go's Lambda binaries always have. LAMBDA_PIE=1 builds PIEs. Set here,
+# not in .cargo/config.toml: host builds (proc macros) need PIC, and
+# cargo-lambda passes --target, so RUSTFLAGS reach the target crates only.
+if [[ "${LAMBDA_PIE:-0}" != 1 ]]; then
+    export RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=static"
+fi
+if [[ "$arch" == arm64 && "${RUSTFLAGS:-}" != *target-cpu* ]]; then
+    # Graviton2 (Neoverse N1) and later: every arm64 Lambda.
+    export RUSTFLAGS="${RUSTFLAGS:-} -C target-cpu=neoverse-n1"
+fi
 bin_args=()
 for b in "${binaries[@]}"; do bin_args+=(--bin "$b"); done
 log "cargo lambda build --release --$arch ${bin_args[*]}"
