@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Cold start of each function's bootstrap: init time (process start until its
 # first GET /2018-06-01/runtime/invocation/next on a fake Lambda Runtime API on
-# loopback, see crates/coldstart) and package size, next to a bare
-# lambda_runtime hello function (coldstart-hello) built the same way.
+# loopback, see crates/coldstart), the first response (init plus a first
+# request from events/, with AWS a closed port on loopback) and package size,
+# next to a bare lambda_runtime hello function (coldstart-hello) built the
+# same way.
 #
 #   scripts/coldstart.sh [--runs N] [--no-build] [--arch arm64|x86-64|both] [BINARY...]
 #
@@ -80,6 +82,19 @@ log "building the harness"
 (cd "$ROOT" && cargo build --quiet -p coldstart --bin coldstart)
 harness="$TARGET_DIR/debug/coldstart"
 
+# The first request each binary gets: one that needs AWS (the token's
+# secret, the directory table), so it builds the SDK clients and the TLS
+# configuration that init leaves to it.
+event_for() {
+    case "$1" in
+        scim-users) echo users-get.json ;;
+        scim-groups) echo groups-patch-add-members.json ;;
+        sync) echo sync-schedule.json ;;
+        portal) echo portal-link.json ;;
+        coldstart-hello) echo sync-schedule.json ;;
+    esac
+}
+
 {
     echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m), runs=$runs"
     for a in "${arches[@]}"; do
@@ -88,6 +103,8 @@ harness="$TARGET_DIR/debug/coldstart"
             f="$OUT/$a/$b/bootstrap"
             [[ -f "$f" ]] || { log "missing $f (drop --no-build)"; exit 1; }
             args+=("$b=$f")
+            e=$(event_for "$b")
+            [[ -z "$e" ]] || args=(--event "$b=$ROOT/events/$e" "${args[@]}")
         done
         if [[ "$a" == arm64 ]]; then
             echo "## arm64 (aarch64, neoverse-n1 code) under $QEMU"

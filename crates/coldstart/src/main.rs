@@ -2,7 +2,7 @@
 //! until it first polls the Lambda Runtime API for work.
 //!
 //! ```text
-//! coldstart [--runs N] [--runner "CMD ARGS"] [--env K=V]... NAME=PATH...
+//! coldstart [--runs N] [--runner "CMD ARGS"] [--env K=V]... [--event NAME=FILE]... NAME=PATH...
 //! ```
 //!
 //! For each run it serves a fake Runtime API on a loopback port, starts the
@@ -20,17 +20,29 @@
 //! warm-up and is not counted (it pays for reading the file into the page
 //! cache, which Lambda pays too but which a loop here would only pay once).
 //!
-//! Prints one line per binary: size, runs, min/median/p90/max init time and
-//! the process's peak RSS when it first polled (`VmHWM`; under a runner that
-//! is the emulator's RSS, not the function's).
+//! With `--event NAME=FILE`, binary NAME is then handed FILE as its first
+//! invocation, and a second clock stops when it posts the result (`/response`
+//! or `/error`): the cold start as a caller sees it, init plus the first
+//! request. AWS is replaced by a closed port on loopback
+//! (`AWS_ENDPOINT_URL=https://127.0.0.1:<port>`, `AWS_MAX_ATTEMPTS=1`): a
+//! request that needs DynamoDB or Secrets Manager builds its SDK client and
+//! TLS configuration (root certificates included), which our functions defer
+//! to the first request, then fails at once to connect. That span is what
+//! deferring costs the first request, without a network's round trips.
+//!
+//! Prints one line per binary: size, runs, min/median/p90/max init time, the
+//! process's peak RSS when it first polled (`VmHWM`; under a runner that is
+//! the emulator's RSS, not the function's), and the median and p90 of the
+//! first response (`-` without an event).
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const NEXT_INVOCATION: &str = "GET /2018-06-01/runtime/invocation/next ";
+const INVOCATION_RESULT: &str = "POST /2018-06-01/runtime/invocation/coldstart-1/";
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_micros(50);
 
@@ -39,6 +51,8 @@ struct Options {
     runs: usize,
     runner: Vec<String>,
     env: Vec<(String, String)>,
+    /// The first invocation's payload, by binary name.
+    events: Vec<(String, Vec<u8>)>,
     binaries: Vec<(String, PathBuf)>,
 }
 
@@ -46,6 +60,8 @@ struct Options {
 struct Sample {
     init: Duration,
     peak_rss_kib: Option<u64>,
+    /// From process start until the first invocation's result was posted.
+    first_response: Option<Duration>,
 }
 
 fn main() -> ExitCode {
@@ -54,14 +70,23 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("coldstart: {e}");
             eprintln!(
-                "usage: coldstart [--runs N] [--runner \"CMD ARGS\"] [--env K=V]... NAME=PATH..."
+                "usage: coldstart [--runs N] [--runner \"CMD ARGS\"] [--env K=V]... [--event NAME=FILE]... NAME=PATH..."
             );
             return ExitCode::from(2);
         }
     };
     println!(
-        "{:<18} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "binary", "size KiB", "runs", "min ms", "p50 ms", "p90 ms", "max ms", "RSS MiB"
+        "{:<18} {:>9} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "binary",
+        "size KiB",
+        "runs",
+        "min ms",
+        "p50 ms",
+        "p90 ms",
+        "max ms",
+        "RSS MiB",
+        "1st p50",
+        "1st p90"
     );
     match measure(&options) {
         Ok(samples) => {
@@ -82,6 +107,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         runs: 20,
         runner: Vec::new(),
         env: Vec::new(),
+        events: Vec::new(),
         binaries: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -105,6 +131,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     .ok_or_else(|| format!("--env: expected K=V, got {value}"))?;
                 options.env.push((k.to_owned(), v.to_owned()));
             }
+            "--event" => {
+                let value = args.next().ok_or("--event needs NAME=FILE")?;
+                let (name, file) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--event: expected NAME=FILE, got {value}"))?;
+                let payload =
+                    std::fs::read(file).map_err(|e| format!("--event {name}: {file}: {e}"))?;
+                options.events.push((name.to_owned(), payload));
+            }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => {
                 let (name, path) = other
@@ -120,6 +155,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     }
     if options.binaries.is_empty() {
         return Err("no binary given".into());
+    }
+    if let Some((name, _)) = options
+        .events
+        .iter()
+        .find(|(name, _)| !options.binaries.iter().any(|(b, _)| b == name))
+    {
+        return Err(format!("--event {name}: no such binary"));
     }
     Ok(options)
 }
@@ -169,11 +211,17 @@ fn measure_once(
         }
         None => (path.as_os_str(), Vec::new()),
     };
+    let event = options
+        .events
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, payload)| payload.as_slice());
     let mut command = Command::new(program);
     command
         .args(args)
         .env_clear()
         .envs(lambda_environment(name, port))
+        .envs(event.map(|_| aws_unreachable()).into_iter().flatten())
         .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(path.parent().unwrap_or_else(|| Path::new(".")))
         .stdin(Stdio::null())
@@ -184,7 +232,19 @@ fn measure_once(
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
-    let result = wait_for_first_poll(&mut child, listener, started, stderr_path);
+    let result = wait_for_first_poll(&mut child, listener, started, stderr_path).and_then(
+        |(sample, stream)| match event {
+            None => Ok(sample),
+            Some(payload) => {
+                let first = first_response(&mut child, listener, stream, payload, name, started)
+                    .map_err(|e| with_stderr(e, stderr_path))?;
+                Ok(Sample {
+                    first_response: Some(first),
+                    ..sample
+                })
+            }
+        },
+    );
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -195,21 +255,23 @@ fn wait_for_first_poll(
     listener: &TcpListener,
     started: Instant,
     stderr_path: &Path,
-) -> Result<Sample, String> {
+) -> Result<(Sample, TcpStream), String> {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let request_line = read_request_line(stream)?;
+            Ok((mut stream, _)) => {
+                let request_line = read_request_line(&mut stream)?;
                 let init = started.elapsed();
                 if !request_line.starts_with(NEXT_INVOCATION) {
                     return Err(format!(
                         "first request was {request_line:?}, not {NEXT_INVOCATION:?}"
                     ));
                 }
-                return Ok(Sample {
+                let sample = Sample {
                     init,
                     peak_rss_kib: peak_rss_kib(child.id()),
-                });
+                    first_response: None,
+                };
+                return Ok((sample, stream));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => return Err(format!("accept: {e}")),
@@ -229,16 +291,112 @@ fn wait_for_first_poll(
     }
 }
 
-/// Reads up to the end of the request line (the rest of the request is not
-/// needed: the child is killed right after).
-fn read_request_line(mut stream: TcpStream) -> Result<String, String> {
+/// Hands `payload` to the function as its first invocation (the answer to
+/// its first poll, on `stream`) and waits until it posts the result, on that
+/// connection or a new one. Returns the time since `started`.
+fn first_response(
+    child: &mut Child,
+    listener: &TcpListener,
+    mut stream: TcpStream,
+    payload: &[u8],
+    name: &str,
+    started: Instant,
+) -> Result<Duration, String> {
+    let deadline_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        + RUN_TIMEOUT.as_millis();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\n\
+         content-type: application/json\r\n\
+         lambda-runtime-aws-request-id: coldstart-1\r\n\
+         lambda-runtime-deadline-ms: {deadline_ms}\r\n\
+         lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:coldstart-{name}\r\n\
+         lambda-runtime-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0\r\n\
+         content-length: {}\r\n\r\n",
+        payload.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(payload))
+        .map_err(|e| format!("deliver the event: {e}"))?;
+    // The runtime may post on the kept-alive connection or open another.
+    let mut connections = vec![(stream, Vec::new())];
+    for (s, _) in &connections {
+        s.set_nonblocking(true)
+            .map_err(|e| format!("stream: {e}"))?;
+    }
+    loop {
+        if let Ok((s, _)) = listener.accept() {
+            s.set_nonblocking(true)
+                .map_err(|e| format!("stream: {e}"))?;
+            connections.push((s, Vec::new()));
+        }
+        for (s, buf) in &mut connections {
+            let mut chunk = [0_u8; 1024];
+            match s.read(&mut chunk) {
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("read the result: {e}")),
+            }
+            if let Some(line) = request_line_of(buf) {
+                let elapsed = started.elapsed();
+                return if line.starts_with(INVOCATION_RESULT)
+                    && (line.contains("/response ") || line.contains("/error "))
+                {
+                    Ok(elapsed)
+                } else {
+                    Err(format!("after the event, the function sent {line:?}"))
+                };
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited ({status}) before posting a result"));
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            return Err(format!("posted no result within {RUN_TIMEOUT:?}"));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The request line of `buf`, once it holds all of it.
+fn request_line_of(buf: &[u8]) -> Option<String> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// AWS as a closed port on loopback: every SDK request fails at once, after
+/// the client and its TLS configuration are built.
+fn aws_unreachable() -> Vec<(String, String)> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(9, |a| a.port());
+    vec![
+        (
+            "AWS_ENDPOINT_URL".to_owned(),
+            format!("https://127.0.0.1:{port}"),
+        ),
+        ("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned()),
+    ]
+}
+
+fn with_stderr(error: String, stderr_path: &Path) -> String {
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    format!("{error}; its stderr:\n{stderr}")
+}
+
+/// Reads up to the end of the request head (the body, if any, is not
+/// needed) and returns the request line.
+fn read_request_line(stream: &mut TcpStream) -> Result<String, String> {
     stream
         .set_nonblocking(false)
         .and_then(|()| stream.set_read_timeout(Some(RUN_TIMEOUT)))
         .map_err(|e| format!("stream: {e}"))?;
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0_u8; 256];
-    while !buf.windows(2).any(|w| w == b"\r\n") {
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream
             .read(&mut chunk)
             .map_err(|e| format!("read request: {e}"))?;
@@ -247,8 +405,7 @@ fn read_request_line(mut stream: TcpStream) -> Result<String, String> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let text = String::from_utf8_lossy(&buf);
-    Ok(text.lines().next().unwrap_or_default().to_owned())
+    Ok(request_line_of(&buf).unwrap_or_default())
 }
 
 /// The environment Lambda gives a `provided.al2023` function, with dummy
@@ -321,23 +478,39 @@ fn print_row(name: &str, path: &Path, samples: &[Sample]) {
         .map(|s| s.init.as_secs_f64() * 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        // Nearest-rank percentile.
-        let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
-        ms[rank - 1]
-    };
+    let at = |q: f64| percentile(&ms, q);
     let mut rss: Vec<u64> = samples.iter().filter_map(|s| s.peak_rss_kib).collect();
     rss.sort_unstable();
     let rss_mib = rss
         .get(rss.len() / 2)
         .map_or_else(|| "-".to_owned(), |k| format!("{:.1}", *k as f64 / 1024.0));
     let size_kib = std::fs::metadata(path).map_or(0, |m| m.len()) / 1024;
+    let mut first: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s.first_response)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    first.sort_by(f64::total_cmp);
+    let (first_p50, first_p90) = if first.is_empty() {
+        ("-".to_owned(), "-".to_owned())
+    } else {
+        (
+            format!("{:.2}", percentile(&first, 0.5)),
+            format!("{:.2}", percentile(&first, 0.9)),
+        )
+    };
     println!(
-        "{name:<18} {size_kib:>9} {:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {rss_mib:>8}",
+        "{name:<18} {size_kib:>9} {:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {rss_mib:>8} {first_p50:>9} {first_p90:>9}",
         ms.len(),
         ms[0],
         at(0.5),
         at(0.9),
         ms[ms.len() - 1],
     );
+}
+
+/// Nearest-rank percentile of sorted, non-empty `values`.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
 }
