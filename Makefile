@@ -84,7 +84,7 @@ build: ## Build the arm64 Lambda packages target/lambda/<bin>/bootstrap (cargo-l
 deploy: ## Build, then `sam deploy` the stack (GUIDED=1 asks and saves settings; SAM_ARGS)
 	scripts/deploy.sh $(if $(filter 1,$(GUIDED)),--guided) $(SAM_ARGS)
 
-coldstart: ## Measure init time and package size of each function vs a bare hello (arm64 under qemu + x86-64)
+coldstart: ## Measure init time, first response and package size of each function vs a bare hello (arm64 under qemu + x86-64)
 	scripts/coldstart.sh
 
 bench: ## criterion benchmarks (scim-proto) + loadgen against a throwaway emulator (see BENCHMARKS.md)
