@@ -425,9 +425,8 @@ impl EventBridgeSink {
     /// The sink of `EVENT_BUS_NAME` (the default bus if unset or empty),
     /// its client built on first use.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
-        let sdk = sdk.clone();
         Self::new(
-            crate::lazy::LazyClient::new(move || aws_sdk_eventbridge::Client::new(&sdk)),
+            crate::lazy::LazyClient::from_sdk(sdk, aws_sdk_eventbridge::Client::new),
             std::env::var("EVENT_BUS_NAME").ok(),
         )
     }

@@ -28,6 +28,15 @@ impl<C> LazyClient<C> {
     }
 }
 
+impl<C: 'static> LazyClient<C> {
+    /// The SDK client that `new` (a service's `Client::new`) makes from
+    /// `sdk` when first used.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, new: fn(&aws_config::SdkConfig) -> C) -> Self {
+        let sdk = sdk.clone();
+        Self::new(move || new(&sdk))
+    }
+}
+
 impl<C: Clone + Send + Sync + 'static> From<C> for LazyClient<C> {
     /// A client built already (tests, tools).
     fn from(client: C) -> Self {

@@ -98,10 +98,9 @@ impl Stores {
     /// The stores of a deployment; their SDK clients are built on first
     /// use ([`lazy`]).
     pub fn new(sdk: &aws_config::SdkConfig, config: &config::StoreConfig) -> Self {
-        let (d, s) = (sdk.clone(), sdk.clone());
         Self::from_clients(
-            lazy::LazyClient::new(move || aws_sdk_dynamodb::Client::new(&d)),
-            lazy::LazyClient::new(move || aws_sdk_secretsmanager::Client::new(&s)),
+            lazy::LazyClient::from_sdk(sdk, aws_sdk_dynamodb::Client::new),
+            lazy::LazyClient::from_sdk(sdk, aws_sdk_secretsmanager::Client::new),
             config,
         )
     }

@@ -37,13 +37,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let session_secret = required("PORTAL_SESSION_SECRET")?;
     let sync_function = required("SYNC_FUNCTION_NAME")?;
     let sdk = load_aws_config().await;
-    // The template generates the key; never create one here (the role may
-    // only read it).
     // Clients are built on first use (scim_store::lazy): building one
     // parses its endpoint partitions, which init would otherwise pay.
-    let secrets = sdk.clone();
+    // The template generates the key; never create one here (the role may
+    // only read it).
     let session_key = Arc::new(SecretsManagerSessionKey::new(
-        LazyClient::new(move || aws_sdk_secretsmanager::Client::new(&secrets)),
+        LazyClient::from_sdk(&sdk, aws_sdk_secretsmanager::Client::new),
         &session_secret,
         false,
     ));
@@ -57,10 +56,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             sync_schedule: optional("SYNC_SCHEDULE").map(|e| Schedule::parse(&e)),
         },
         SyncLauncher::Lambda {
-            client: {
-                let sdk = sdk.clone();
-                LazyClient::new(move || aws_sdk_lambda::Client::new(&sdk))
-            },
+            client: LazyClient::from_sdk(&sdk, aws_sdk_lambda::Client::new),
             function_name: sync_function,
         },
     )?;

@@ -25,15 +25,11 @@ async fn main() -> Result<(), Error> {
     // App events go to EVENT_BUS_NAME (the default bus when unset).
     let sink = Arc::new(scim_store::events::EventBridgeSink::from_env(&sdk));
     let domain = Domain::from(&Stores::new(&sdk, &config).with_event_sink(sink));
-    // Built on first use, as the stores' clients are (scim_store::lazy).
-    let lambda = {
-        let sdk = sdk.clone();
-        LazyClient::new(move || aws_sdk_lambda::Client::new(&sdk))
-    };
     let handler = Arc::new(Handler {
         members: domain.members.ok_or(MissingEnv("MEMBERS_TABLE"))?,
         invoker: Arc::new(LambdaInvoker {
-            client: lambda,
+            // Built on first use, as the stores' clients are (scim_store::lazy).
+            client: LazyClient::from_sdk(&sdk, aws_sdk_lambda::Client::new),
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")?,
         }),
     });
