@@ -232,29 +232,43 @@ fn measure_once(
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
-    let result = wait_for_first_poll(&mut child, listener, started, stderr_path).and_then(
-        |(sample, stream)| match event {
-            None => Ok(sample),
-            Some(payload) => {
-                let first = first_response(&mut child, listener, stream, payload, name, started)
-                    .map_err(|e| with_stderr(e, stderr_path))?;
-                Ok(Sample {
-                    first_response: Some(first),
+    let result =
+        wait_for_first_poll(&mut child, listener, started).and_then(
+            |(sample, stream)| match event {
+                None => Ok(sample),
+                Some(payload) => Ok(Sample {
+                    first_response: Some(first_response(
+                        &mut child, listener, stream, payload, name, started,
+                    )?),
                     ..sample
-                })
-            }
-        },
-    );
+                }),
+            },
+        );
     let _ = child.kill();
     let _ = child.wait();
-    result
+    result.map_err(|e| {
+        let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+        format!("{e}; its stderr:\n{stderr}")
+    })
+}
+
+/// Fails once the child has exited, or the run has taken too long, before
+/// `what` happened; otherwise waits one poll interval.
+fn still_waiting(child: &mut Child, started: Instant, what: &str) -> Result<(), String> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Err(format!("exited ({status}) before {what}"));
+    }
+    if started.elapsed() > RUN_TIMEOUT {
+        return Err(format!("no {what} within {RUN_TIMEOUT:?}"));
+    }
+    std::thread::sleep(POLL_INTERVAL);
+    Ok(())
 }
 
 fn wait_for_first_poll(
     child: &mut Child,
     listener: &TcpListener,
     started: Instant,
-    stderr_path: &Path,
 ) -> Result<(Sample, TcpStream), String> {
     loop {
         match listener.accept() {
@@ -276,18 +290,7 @@ fn wait_for_first_poll(
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => return Err(format!("accept: {e}")),
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-            return Err(format!(
-                "exited ({status}) before polling the Runtime API; its stderr:\n{stderr}"
-            ));
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            return Err(format!(
-                "did not poll the Runtime API within {RUN_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(POLL_INTERVAL);
+        still_waiting(child, started, "a poll of the Runtime API")?;
     }
 }
 
@@ -322,11 +325,10 @@ fn first_response(
         .and_then(|()| stream.write_all(payload))
         .map_err(|e| format!("deliver the event: {e}"))?;
     // The runtime may post on the kept-alive connection or open another.
+    stream
+        .set_nonblocking(true)
+        .map_err(|e| format!("stream: {e}"))?;
     let mut connections = vec![(stream, Vec::new())];
-    for (s, _) in &connections {
-        s.set_nonblocking(true)
-            .map_err(|e| format!("stream: {e}"))?;
-    }
     loop {
         if let Ok((s, _)) = listener.accept() {
             s.set_nonblocking(true)
@@ -351,13 +353,7 @@ fn first_response(
                 };
             }
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("exited ({status}) before posting a result"));
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            return Err(format!("posted no result within {RUN_TIMEOUT:?}"));
-        }
-        std::thread::sleep(POLL_INTERVAL);
+        still_waiting(child, started, "a posted result")?;
     }
 }
 
@@ -380,11 +376,6 @@ fn aws_unreachable() -> Vec<(String, String)> {
         ),
         ("AWS_MAX_ATTEMPTS".to_owned(), "1".to_owned()),
     ]
-}
-
-fn with_stderr(error: String, stderr_path: &Path) -> String {
-    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-    format!("{error}; its stderr:\n{stderr}")
 }
 
 /// Reads up to the end of the request head (the body, if any, is not
