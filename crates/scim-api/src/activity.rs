@@ -104,12 +104,12 @@ pub fn describe(method: &Method, path: &str) -> (Operation, &'static str, Option
     (operation, resource_type, id)
 }
 
-/// The entry of a request answered with `error`, if it is one to log: a
-/// client mistake (4xx; a missing or bad token names no tenant and is
-/// never logged).
+/// The entry of a `method` request to `path` answered with `error`, if it
+/// is one to log: a client mistake (4xx; a missing or bad token names no
+/// tenant and is never logged). The request is described only then.
 pub fn rejection_entry(
     provider: Provider,
-    (operation, resource_type, id): (Operation, &'static str, Option<String>),
+    (method, path): (&Method, &str),
     status: StatusCode,
     error: Option<&ScimError>,
     subject: Option<&Subject>,
@@ -117,6 +117,7 @@ pub fn rejection_entry(
     if !status.is_client_error() || status == StatusCode::UNAUTHORIZED {
         return None;
     }
+    let (operation, resource_type, id) = describe(method, path);
     let scim_type = error
         .and_then(|e| e.scim_type)
         .and_then(|t| serde_json::to_value(t).ok())
@@ -204,7 +205,7 @@ mod tests {
 
     #[test]
     fn only_client_mistakes_of_an_authenticated_tenant_are_logged() {
-        let what = || (Operation::Create, "User", None);
+        let what = || (&Method::POST, "/scim/v2/Users");
         let err = ScimError::uniqueness("userName is taken");
         let entry = rejection_entry(
             Provider::Entra,
@@ -214,6 +215,10 @@ mod tests {
             Some(&Subject("alice@example.com".into())),
         )
         .unwrap();
+        assert_eq!(
+            (entry.operation, entry.resource_type.as_str(), entry.id),
+            (Operation::Create, "User", None)
+        );
         let rejection = entry.rejection.unwrap();
         assert_eq!(rejection.scim_type.as_deref(), Some("uniqueness"));
         assert_eq!(entry.name.as_deref(), Some("alice@example.com"));

@@ -8,11 +8,10 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{HeaderValue, header};
+use http::{HeaderValue, Method, header};
 use scim_proto::ScimError;
 use scim_proto::ids::TenantId;
 use scim_proto::provider::Provider;
-use scim_store::activity::Operation;
 use scim_store::tokens::ApiToken;
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -44,11 +43,13 @@ pub async fn require_tenant(
             let span = tracing::Span::current();
             span.record("tenant", tenant.as_str());
             span.record("provider", provider.as_str());
-            let what = activity::describe(req.method(), req.uri().path());
+            // Kept to describe the request if it is refused.
+            let (method, uri) = (req.method().clone(), req.uri().clone());
             let now = Instant::now();
             if let Admission::Limited(wait) = state.limits.check(&tenant, now) {
                 tracing::info!(%tenant, "tenant over its request rate limit");
-                return log_rejection(&state, &tenant, provider, what, too_many_requests(wait))
+                let refused = too_many_requests(wait);
+                return log_rejection(&state, &tenant, provider, (&method, uri.path()), refused)
                     .await;
             }
             req.extensions_mut().insert(tenant.clone());
@@ -67,7 +68,7 @@ pub async fn require_tenant(
             } else {
                 next.run(req).await
             };
-            log_rejection(&state, &tenant, provider, what, response).await
+            log_rejection(&state, &tenant, provider, (&method, uri.path()), response).await
         }
         Ok(None) => {
             tracing::info!("rejected a request with an invalid API token");
@@ -86,12 +87,12 @@ async fn log_rejection(
     state: &AppState,
     tenant: &TenantId,
     provider: Provider,
-    what: (Operation, &'static str, Option<String>),
+    request: (&Method, &str),
     response: Response,
 ) -> Response {
     let Some(mut entry) = activity::rejection_entry(
         provider,
-        what,
+        request,
         response.status(),
         response.extensions().get::<ScimError>(),
         response.extensions().get::<activity::Subject>(),
