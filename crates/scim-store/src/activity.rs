@@ -21,7 +21,7 @@ use scim_proto::ids::TenantId;
 use scim_proto::provider::Provider;
 
 use crate::StoreError;
-use crate::dynamo::{self, Item, Table, get_opt_s, key, n, pk, s};
+use crate::dynamo::{self, Item, Table, get_opt_s, key, n, partition_query, pk, s};
 use crate::error::from_sdk;
 
 /// Partition of the tenant's activity entries.
@@ -402,13 +402,10 @@ impl ActivityLog for DynamoActivityLog {
         let mut start = None;
         loop {
             let page = i32::try_from(limit.clamp(25, 1000)).unwrap_or(1000);
-            let out = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk(tenant, ACTIVITY)))
+            // Eventually consistent: a log read need not pay for the
+            // strong reads the stores' partition queries make.
+            let out = partition_query(&self.table.client, &self.table.name, pk(tenant, ACTIVITY))
+                .consistent_read(false)
                 .scan_index_forward(false)
                 .limit(page)
                 .set_exclusive_start_key(start)
